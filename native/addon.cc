@@ -1,0 +1,112 @@
+#include "addon.h"
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/opensslv.h>
+#include <openssl/pem.h>
+
+#include <vector>
+
+#include "certificate.h"
+#include "context_handle.h"
+#include "datagram_bio.h"
+#include "openssl_error.h"
+#include "session_handle.h"
+
+namespace dtls {
+
+DtlsAddon::DtlsAddon(Napi::Env env, Napi::Object exports) {
+  unsigned long runtime = OpenSSL_version_num();
+  if (runtime < 0x30000000UL) {
+    throw Napi::Error::New(
+        env, std::string("openssl-dtls needs OpenSSL 3.0 or later inside Node.js; this runtime has ") +
+                 OpenSSL_version(OPENSSL_VERSION));
+  }
+  if (DatagramBioMethod() == nullptr) {
+    throw Napi::Error::New(env, "openssl-dtls: could not create the datagram BIO method");
+  }
+  Napi::Function ctx = ContextHandle::Init(env);
+  Napi::Function sess = SessionHandle::Init(env);
+  context_ctor = Napi::Persistent(ctx);
+  session_ctor = Napi::Persistent(sess);
+
+  DefineAddon(exports,
+              {
+                  InstanceMethod("setErrorFactory", &DtlsAddon::SetErrorFactory),
+                  InstanceMethod("generateCertificate", &DtlsAddon::GenerateCertificate),
+                  InstanceMethod("liveSessions", &DtlsAddon::LiveSessions),
+                  InstanceValue("ContextHandle", ctx),
+                  InstanceValue("SessionHandle", sess),
+                  InstanceValue("opensslVersion", Napi::String::New(env, OpenSSL_version(OPENSSL_VERSION))),
+                  InstanceValue("opensslVersionNumber", Napi::Number::New(env, static_cast<double>(runtime))),
+                  InstanceValue("headerVersion", Napi::String::New(env, OPENSSL_VERSION_TEXT)),
+              });
+
+  // Runs before the environment's finalizers (worker exit, process exit):
+  // frees every SSL still alive so nothing outlives the env.
+  cleanup_hook_ = env.AddCleanupHook(&DtlsAddon::RunCleanupHook, this);
+  env_ = env;
+}
+
+void DtlsAddon::RunCleanupHook(DtlsAddon* self) {
+  self->hook_ran_ = true;
+  self->Cleanup();
+}
+
+DtlsAddon::~DtlsAddon() {
+  if (!hook_ran_ && !cleanup_hook_.IsEmpty()) cleanup_hook_.Remove(env_);
+  Cleanup();
+}
+
+void DtlsAddon::Cleanup() {
+  tearing_down_ = true;
+  // Destroy() unregisters; iterate over a copy.
+  std::vector<SessionHandle*> live(sessions_.begin(), sessions_.end());
+  for (SessionHandle* s : live) s->Destroy();
+  sessions_.clear();
+  if (default_roots_ != nullptr) {
+    X509_STORE_free(default_roots_);
+    default_roots_ = nullptr;
+  }
+}
+
+X509_STORE* DtlsAddon::DefaultRoots(Napi::Env env, Napi::Value pems) {
+  if (default_roots_ != nullptr) return default_roots_;
+  if (!pems.IsArray()) return nullptr;
+  ClearErrorOnReturn guard;
+  X509StorePtr store(X509_STORE_new());
+  if (!store) ThrowDtlsError(env, "could not allocate the default trust store");
+  Napi::Array arr = pems.As<Napi::Array>();
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    Napi::Value v = arr.Get(i);
+    if (!v.IsString()) continue;
+    std::string pem = v.As<Napi::String>().Utf8Value();
+    BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+    if (!bio) continue;
+    X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+    if (cert) X509_STORE_add_cert(store.get(), cert.get());
+  }
+  default_roots_ = store.release();
+  return default_roots_;
+}
+
+Napi::Value DtlsAddon::SetErrorFactory(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsFunction()) {
+    throw Napi::TypeError::New(info.Env(), "setErrorFactory expects a function");
+  }
+  error_factory = Napi::Persistent(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+Napi::Value DtlsAddon::GenerateCertificate(const Napi::CallbackInfo& info) {
+  return StartGenerateCertificate(info);
+}
+
+Napi::Value DtlsAddon::LiveSessions(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(sessions_.size()));
+}
+
+}  // namespace dtls
+
+using DtlsAddonClass = dtls::DtlsAddon;
+NODE_API_ADDON(DtlsAddonClass)

@@ -1,0 +1,51 @@
+// Per-environment addon state (Napi::Addon instance data): constructors, the
+// injected DtlsError factory, the live-session registry used by the env
+// cleanup hook, and the cached default trust store.
+#pragma once
+
+#include <napi.h>
+#include <openssl/x509.h>
+
+#include <unordered_set>
+
+namespace dtls {
+
+class SessionHandle;
+
+class DtlsAddon : public Napi::Addon<DtlsAddon> {
+ public:
+  DtlsAddon(Napi::Env env, Napi::Object exports);
+  ~DtlsAddon();
+
+  static DtlsAddon* From(Napi::Env env) { return env.GetInstanceData<DtlsAddon>(); }
+
+  Napi::FunctionReference context_ctor;
+  Napi::FunctionReference session_ctor;
+  Napi::FunctionReference error_factory;
+
+  void Register(SessionHandle* s) { sessions_.insert(s); }
+  void Unregister(SessionHandle* s) { sessions_.erase(s); }
+  size_t live_sessions() const { return sessions_.size(); }
+  bool tearing_down() const { return tearing_down_; }
+
+  // Node's bundled root certificates as one shared store, parsed once per
+  // environment from tls.rootCertificates (passed in by the TS layer).
+  X509_STORE* DefaultRoots(Napi::Env env, Napi::Value pems);
+
+ private:
+  Napi::Value SetErrorFactory(const Napi::CallbackInfo& info);
+  Napi::Value GenerateCertificate(const Napi::CallbackInfo& info);
+  Napi::Value LiveSessions(const Napi::CallbackInfo& info);
+  void Cleanup();
+  static void RunCleanupHook(DtlsAddon* self);
+
+  Napi::Env::CleanupHook<void (*)(DtlsAddon*), DtlsAddon> cleanup_hook_;
+  napi_env env_ = nullptr;
+  bool hook_ran_ = false;
+
+  std::unordered_set<SessionHandle*> sessions_;
+  X509_STORE* default_roots_ = nullptr;
+  bool tearing_down_ = false;
+};
+
+}  // namespace dtls

@@ -1,0 +1,39 @@
+// ContextHandle: one SSL_CTX (DTLS_method), configured once and shared by
+// many sessions. The SSL_CTX lives in a ContextState held by shared_ptr, so a
+// session keeps its context alive after the JS ContextHandle is collected.
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "openssl_ptr.h"
+
+namespace dtls {
+
+struct ContextState {
+  SslCtxPtr ctx;
+  bool explicit_ca = false;          // the user gave `ca`
+  std::vector<uint8_t> alpn;         // wire format, our preference order
+  uint8_t cookie_secret[32] = {0};   // HMAC key for session-level cookies
+  ~ContextState();
+};
+
+class ContextHandle : public Napi::ObjectWrap<ContextHandle> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit ContextHandle(const Napi::CallbackInfo& info);
+
+  const std::shared_ptr<ContextState>& state() const { return state_; }
+
+ private:
+  Napi::Value Ciphers(const Napi::CallbackInfo& info);
+  void Configure(Napi::Env env, Napi::Object options);
+
+  std::shared_ptr<ContextState> state_;
+};
+
+}  // namespace dtls

@@ -1,0 +1,863 @@
+#include "session_handle.h"
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/hmac.h>
+#include <openssl/x509v3.h>
+
+#include <arpa/inet.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "addon.h"
+
+namespace dtls {
+
+namespace {
+
+// What one idle session costs in OpenSSL memory, reported to V8 so the GC
+// knows what dropping a session frees (measured: ~48-52 KB per idle session).
+constexpr int64_t kSessionExternalBytes = 48 * 1024;
+constexpr size_t kTimelineCapacity = 256;
+constexpr int kMaxPlaintext = 16384;
+// A datagram holds at most this many records (65507 / 13-byte headers).
+constexpr int kMaxRecordsPerDatagram = 5100;
+
+enum Op : uint32_t { kOpStart = 1, kOpTimer = 2, kOpShutdown = 4 };
+enum Flag : uint32_t {
+  kFlagConnected = 1,      // became connected in this step
+  kFlagFailed = 2,         // failed in this step
+  kFlagClosed = 4,         // closed (either side) — sticky
+  kFlagPeerClosed = 8,     // the peer sent close_notify — sticky
+  kFlagTimedOut = 16,      // retransmissions exhausted
+  kFlagFingerprint = 32,   // failed because of a fingerprint mismatch
+  kFlagRetransmit = 64,    // this step retransmitted a flight
+  kFlagIsConnected = 128,  // connected (sticky)
+};
+enum TimelineKind : uint8_t {
+  kTlMessage = 0,
+  kTlCcs = 1,
+  kTlAlert = 2,
+  kTlRetransmit = 3,
+  kTlState = 4,
+  kTlTimer = 5,
+};
+enum TimelineState : uint16_t { kStConnecting = 1, kStConnected = 2, kStFailed = 3, kStClosed = 4 };
+
+// Cheap framing check before OpenSSL sees a datagram: a sequence of whole
+// DTLS records (13-byte header, content type 20..25, major version 0xFE).
+bool PlausibleDtls(const uint8_t* p, size_t n) {
+  if (n < 13) return false;
+  size_t off = 0;
+  while (off < n) {
+    if (n - off < 13) return false;
+    uint8_t type = p[off];
+    if (type < 20 || type > 25) return false;
+    if (p[off + 1] != 0xFE) return false;
+    size_t len = (static_cast<size_t>(p[off + 11]) << 8) | p[off + 12];
+    off += 13 + len;
+    if (off > n) return false;
+  }
+  return true;
+}
+
+bool IsUint8Array(Napi::Value v) {
+  return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array;
+}
+
+Napi::Error InvalidState(Napi::Env env, const char* message) {
+  Napi::Error e = Napi::Error::New(env, message);
+  e.Set("code", Napi::String::New(env, "ERR_DTLS_INVALID_STATE"));
+  return e;
+}
+
+}  // namespace
+
+Napi::Function SessionHandle::Init(Napi::Env env) {
+  return DefineClass(env, "SessionHandle",
+                     {
+                         InstanceMethod("step", &SessionHandle::Step),
+                         InstanceMethod("destroy", &SessionHandle::DestroyJs),
+                         InstanceMethod("setFingerprints", &SessionHandle::SetFingerprints),
+                         InstanceMethod("setKeylog", &SessionHandle::SetKeylog),
+                         InstanceMethod("info", &SessionHandle::Info),
+                         InstanceMethod("getSession", &SessionHandle::GetSession),
+                         InstanceMethod("exportKeyingMaterial", &SessionHandle::ExportKeyingMaterial),
+                         InstanceMethod("stats", &SessionHandle::Stats),
+                         InstanceMethod("timeline", &SessionHandle::Timeline),
+                     });
+}
+
+void SessionHandle::InstallContextCallbacks(SSL_CTX* ctx) {
+  SSL_CTX_set_keylog_callback(ctx, KeylogCallback);
+  SSL_CTX_set_cookie_generate_cb(ctx, GenerateCookie);
+  SSL_CTX_set_cookie_verify_cb(ctx, VerifyCookie);
+}
+
+SessionHandle::SessionHandle(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<SessionHandle>(info), created_(std::chrono::steady_clock::now()) {
+  Napi::Env env = info.Env();
+  addon_ = DtlsAddon::From(env);
+  if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsObject()) {
+    throw Napi::TypeError::New(env, "SessionHandle expects (context, options)");
+  }
+  Napi::Object ctx_obj = info[0].As<Napi::Object>();
+  if (!ctx_obj.InstanceOf(addon_->context_ctor.Value())) {
+    throw Napi::TypeError::New(env, "SessionHandle expects a ContextHandle");
+  }
+  ctx_ = ContextHandle::Unwrap(ctx_obj)->state();
+  Napi::Object o = info[1].As<Napi::Object>();
+
+  is_server_ = o.Get("server").ToBoolean();
+  reject_unauthorized_ = !o.Has("rejectUnauthorized") || o.Get("rejectUnauthorized").ToBoolean();
+  request_cert_ = o.Get("requestCert").ToBoolean();
+  cookie_exchange_ = is_server_ && o.Get("cookieExchange").ToBoolean();
+  if (o.Get("cookiePeer").IsString()) cookie_peer_ = o.Get("cookiePeer").As<Napi::String>().Utf8Value();
+  long mtu = o.Get("mtu").IsNumber() ? o.Get("mtu").As<Napi::Number>().Int64Value() : 1200;
+  bio_state_.mtu = mtu;
+
+  Napi::Value sched = o.Get("schedule");
+  if (sched.IsArray()) {
+    Napi::Array a = sched.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) {
+      double ms = a.Get(i).ToNumber().DoubleValue();
+      if (!(ms >= 1)) ms = 1;
+      if (ms > 60000) ms = 60000;
+      schedule_us_.push_back(static_cast<unsigned int>(ms * 1000));
+    }
+  }
+  if (schedule_us_.empty()) {
+    unsigned int t = 100000;
+    for (int i = 0; i < 16; i++) {
+      schedule_us_.push_back(t);
+      t = t * 2 > 4000000 ? 4000000 : t * 2;
+    }
+  }
+
+  ClearErrorOnReturn guard;
+  ssl_.reset(SSL_new(ctx_->ctx.get()));
+  if (!ssl_) ThrowDtlsError(env, "SSL_new failed");
+  SSL* ssl = ssl_.get();
+  SSL_set_app_data(ssl, this);
+
+  bio_state_.out = &arena_;
+  bio_state_.datagrams_out = &datagrams_out_;
+  bio_state_.bytes_out = &bytes_out_;
+  if (o.Get("peerAddress").IsString()) {
+    std::string addr = o.Get("peerAddress").As<Napi::String>().Utf8Value();
+    int port = o.Get("peerPort").IsNumber() ? o.Get("peerPort").As<Napi::Number>().Int32Value() : 0;
+    sockaddr_in v4{};
+    sockaddr_in6 v6{};
+    if (inet_pton(AF_INET, addr.c_str(), &v4.sin_addr) == 1) {
+      v4.sin_family = AF_INET;
+      v4.sin_port = htons(static_cast<uint16_t>(port));
+      std::memcpy(&bio_state_.peer, &v4, sizeof(v4));
+      bio_state_.peer_len = sizeof(v4);
+    } else if (inet_pton(AF_INET6, addr.c_str(), &v6.sin6_addr) == 1) {
+      v6.sin6_family = AF_INET6;
+      v6.sin6_port = htons(static_cast<uint16_t>(port));
+      std::memcpy(&bio_state_.peer, &v6, sizeof(v6));
+      bio_state_.peer_len = sizeof(v6);
+    }
+  }
+  BIO* bio = NewDatagramBio(&bio_state_);
+  if (bio == nullptr) ThrowDtlsError(env, "could not create the datagram BIO");
+  SSL_set_bio(ssl, bio, bio);  // one reference, owned by the SSL
+
+  SSL_set_options(ssl, SSL_OP_NO_QUERY_MTU);
+  if (SSL_set_mtu(ssl, mtu) <= 0 || DTLS_set_link_mtu(ssl, mtu) != 1) {
+    ThrowDtlsError(env, "mtu " + std::to_string(mtu) + " is below the DTLS minimum");
+  }
+  if (cookie_exchange_) SSL_set_options(ssl, SSL_OP_COOKIE_EXCHANGE);
+  DTLS_set_timer_cb(ssl, TimerCallback);
+  SSL_set_msg_callback(ssl, MsgCallback);
+  SSL_set_info_callback(ssl, InfoCallback);
+  if (is_server_) {
+    SSL_set_accept_state(ssl);
+  } else {
+    SSL_set_connect_state(ssl);
+  }
+
+  Napi::Value fps = o.Get("fingerprints");
+  if (fps.IsArray()) {
+    has_fingerprints_ = true;
+    Napi::Array a = fps.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) {
+      Napi::Object f = a.Get(i).As<Napi::Object>();
+      std::string alg = f.Get("algorithm").ToString().Utf8Value();
+      const EVP_MD* md = EVP_get_digestbyname(alg.c_str());
+      if (md == nullptr) ThrowDtlsError(env, "unknown fingerprint algorithm '" + alg + "'");
+      Napi::Value d = f.Get("digest");
+      if (!IsUint8Array(d)) throw Napi::TypeError::New(env, "fingerprint digest must be a Buffer");
+      Napi::Uint8Array u = d.As<Napi::Uint8Array>();
+      fingerprints_.push_back({md, std::vector<uint8_t>(u.Data(), u.Data() + u.ByteLength())});
+    }
+  }
+  ApplyVerifyMode();
+
+  if (!is_server_ && o.Get("servername").IsString()) {
+    std::string name = o.Get("servername").As<Napi::String>().Utf8Value();
+    unsigned char tmp[16];
+    bool is_ip = inet_pton(AF_INET, name.c_str(), tmp) == 1 || inet_pton(AF_INET6, name.c_str(), tmp) == 1;
+    if (!is_ip && SSL_set_tlsext_host_name(ssl, name.c_str()) != 1) ThrowDtlsError(env, "invalid servername");
+    if (reject_unauthorized_ && !has_fingerprints_) {
+      X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+      int ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str())
+                     : X509_VERIFY_PARAM_set1_host(param, name.c_str(), 0);
+      if (ok != 1) ThrowDtlsError(env, "invalid servername");
+    }
+  }
+
+  Napi::Value sess = o.Get("session");
+  if (!is_server_ && IsUint8Array(sess)) {
+    Napi::Uint8Array u = sess.As<Napi::Uint8Array>();
+    const unsigned char* p = u.Data();
+    SslSessionPtr s(d2i_SSL_SESSION(nullptr, &p, static_cast<long>(u.ByteLength())));
+    if (!s) ThrowDtlsError(env, "could not decode the session to resume");
+    if (SSL_set_session(ssl, s.get()) != 1) ThrowDtlsError(env, "could not set the session to resume");
+  }
+  keylog_ = o.Get("keylog").ToBoolean();
+
+  timeline_.reserve(16);
+  addon_->Register(this);
+  external_bytes_ = kSessionExternalBytes;
+  Napi::MemoryManagement::AdjustExternalMemory(env, external_bytes_);
+}
+
+SessionHandle::~SessionHandle() { Destroy(); }
+
+void SessionHandle::Destroy() {
+  if (destroyed_) return;
+  destroyed_ = true;
+  ssl_.reset();
+  if (addon_ != nullptr) {
+    addon_->Unregister(this);
+    if (!addon_->tearing_down() && external_bytes_ != 0) {
+      Napi::MemoryManagement::AdjustExternalMemory(Env(), -external_bytes_);
+    }
+  }
+  external_bytes_ = 0;
+}
+
+SessionHandle* SessionHandle::From(const SSL* ssl) {
+  return static_cast<SessionHandle*>(SSL_get_app_data(ssl));
+}
+
+void SessionHandle::EnsureAlive(Napi::Env env) const {
+  if (destroyed_ || !ssl_) throw InvalidState(env, "the DTLS session is closed");
+}
+
+void SessionHandle::ApplyVerifyMode() {
+  int mode = SSL_VERIFY_PEER;
+  if (is_server_) {
+    if (request_cert_ || has_fingerprints_) {
+      mode = SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE;
+      if (reject_unauthorized_ || has_fingerprints_) mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    } else {
+      mode = SSL_VERIFY_NONE;
+    }
+  }
+  SSL_set_verify(ssl_.get(), mode, VerifyCallback);
+}
+
+void SessionHandle::Record(uint8_t kind, uint8_t dir, uint16_t type, uint32_t len, uint32_t seq) {
+  double t = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - created_).count();
+  TimelineEntry e{t, kind, dir, type, len, seq};
+  if (timeline_.size() < kTimelineCapacity) {
+    timeline_.push_back(e);
+  } else {
+    timeline_[timeline_next_] = e;
+    timeline_wrapped_ = true;
+  }
+  timeline_next_ = (timeline_next_ + 1) % kTimelineCapacity;
+}
+
+// ---- OpenSSL callbacks ------------------------------------------------------
+
+void SessionHandle::InfoCallback(const SSL* ssl, int where, int ret) {
+  if ((where & SSL_CB_ALERT) == 0) return;
+  SessionHandle* s = From(ssl);
+  if (s == nullptr) return;
+  PendingAlert a;
+  a.sent = (where & SSL_CB_WRITE) != 0;
+  a.level = (ret >> 8) & 0xff;
+  a.code = ret & 0xff;
+  a.verify_result = SSL_get_verify_result(ssl);
+  a.last_sent = s->last_sent_;
+  a.last_received = s->last_received_;
+  if (a.sent) {
+    // The cause is on the queue already: copy it without taking it away.
+    a.errors = SnapshotErrors();
+  } else {
+    // OpenSSL pushes the "alert X" entry right after this callback returns;
+    // it is attached once the SSL call has returned (AttachQueue).
+    a.awaiting_queue = true;
+  }
+  s->Record(kTlAlert, a.sent ? 1 : 0, static_cast<uint16_t>(a.code), static_cast<uint32_t>(a.level), 0);
+  s->alerts_.push_back(std::move(a));
+}
+
+void SessionHandle::MsgCallback(int write_p, int version, int content_type, const void* buf,
+                                size_t len, SSL* ssl, void* arg) {
+  SessionHandle* s = From(ssl);
+  if (s == nullptr) return;
+  const uint8_t* p = static_cast<const uint8_t*>(buf);
+  if (content_type == SSL3_RT_HANDSHAKE && len >= 1) {
+    int type = p[0];
+    uint32_t seq = len >= 6 ? (static_cast<uint32_t>(p[4]) << 8 | p[5]) : 0;
+    uint32_t body = len >= 4 ? (static_cast<uint32_t>(p[1]) << 16 | static_cast<uint32_t>(p[2]) << 8 | p[3]) : 0;
+    if (write_p) {
+      uint32_t key = static_cast<uint32_t>(type) << 16 | seq;
+      bool again = false;
+      for (uint32_t k : s->sent_messages_) {
+        if (k == key) {
+          again = true;
+          break;
+        }
+      }
+      if (again) {
+        s->step_retransmitted_ = true;
+      } else if (s->sent_messages_.size() < 64) {
+        s->sent_messages_.push_back(key);
+      }
+      s->last_sent_ = type;
+    } else {
+      s->last_received_ = type;
+    }
+    s->Record(kTlMessage, write_p ? 1 : 0, static_cast<uint16_t>(type), body, seq);
+  } else if (content_type == SSL3_RT_CHANGE_CIPHER_SPEC) {
+    if (write_p) {
+      s->last_sent_ = 256;
+    } else {
+      s->last_received_ = 256;
+    }
+    s->Record(kTlCcs, write_p ? 1 : 0, 256, static_cast<uint32_t>(len), 0);
+  }
+}
+
+int SessionHandle::VerifyCallback(int preverify_ok, X509_STORE_CTX* store) {
+  SSL* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  SessionHandle* s = ssl != nullptr ? From(ssl) : nullptr;
+  if (s == nullptr) return preverify_ok;
+  MarkPopErrorOnReturn mark;
+  if (s->has_fingerprints_) {
+    if (!s->fingerprint_checked_) {
+      s->fingerprint_checked_ = true;
+      X509* leaf = X509_STORE_CTX_get0_cert(store);
+      s->fingerprint_ok_ = false;
+      for (const Fingerprint& f : s->fingerprints_) {
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int md_len = 0;
+        if (leaf != nullptr && X509_digest(leaf, f.md, md, &md_len) == 1 && md_len == f.digest.size() &&
+            CRYPTO_memcmp(md, f.digest.data(), md_len) == 0) {
+          s->fingerprint_ok_ = true;
+          break;
+        }
+      }
+    }
+    if (!s->fingerprint_ok_) {
+      // Never a bare 0: name the reason so OpenSSL sends handshake_failure
+      // and the verify result says "application verification failure" (50).
+      s->fingerprint_mismatch_ = true;
+      X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
+      return 0;
+    }
+    if (!s->ctx_->explicit_ca) {
+      X509_STORE_CTX_set_error(store, X509_V_OK);
+      return 1;
+    }
+    return preverify_ok;
+  }
+  if (!s->reject_unauthorized_) return 1;
+  return preverify_ok;
+}
+
+unsigned int SessionHandle::TimerCallback(SSL* ssl, unsigned int previous_us) {
+  SessionHandle* s = From(ssl);
+  if (s == nullptr || s->schedule_us_.empty()) return previous_us == 0 ? 1000000 : previous_us * 2;
+  if (previous_us == 0) {
+    s->schedule_index_ = 0;
+  } else if (s->schedule_index_ + 1 < s->schedule_us_.size()) {
+    s->schedule_index_++;
+  }
+  return s->schedule_us_[s->schedule_index_];
+}
+
+void SessionHandle::KeylogCallback(const SSL* ssl, const char* line) {
+  SessionHandle* s = From(ssl);
+  if (s == nullptr || !s->keylog_ || line == nullptr) return;
+  s->keylog_lines_.emplace_back(line);
+}
+
+bool SessionHandle::ComputeCookie(unsigned char* out, unsigned int* len) const {
+  unsigned int n = 0;
+  const unsigned char* peer = reinterpret_cast<const unsigned char*>(cookie_peer_.data());
+  if (HMAC(EVP_sha256(), ctx_->cookie_secret, sizeof(ctx_->cookie_secret), peer, cookie_peer_.size(), out, &n) ==
+      nullptr) {
+    return false;
+  }
+  *len = n;
+  return true;
+}
+
+int SessionHandle::GenerateCookie(SSL* ssl, unsigned char* cookie, unsigned int* len) {
+  SessionHandle* s = From(ssl);
+  if (s == nullptr) return 0;
+  MarkPopErrorOnReturn mark;
+  return s->ComputeCookie(cookie, len) ? 1 : 0;
+}
+
+int SessionHandle::VerifyCookie(SSL* ssl, const unsigned char* cookie, unsigned int len) {
+  SessionHandle* s = From(ssl);
+  if (s == nullptr) return 0;
+  MarkPopErrorOnReturn mark;
+  unsigned char expected[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  if (!s->ComputeCookie(expected, &n)) return 0;
+  return n == len && CRYPTO_memcmp(expected, cookie, n) == 0 ? 1 : 0;
+}
+
+// ---- the step ---------------------------------------------------------------
+
+void SessionHandle::AttachQueue(const ErrorList& errors) {
+  for (PendingAlert& a : alerts_) {
+    if (a.awaiting_queue) {
+      a.errors = errors;
+      a.awaiting_queue = false;
+    }
+  }
+}
+
+void SessionHandle::Fail(int ssl_error, ErrorList errors) {
+  AttachQueue(errors);
+  if (failed_) return;
+  failed_ = true;
+  step_failed_ = true;
+  failure_ssl_error_ = ssl_error;
+  failure_errors_ = std::move(errors);
+  Record(kTlState, 0, kStFailed, 0, 0);
+}
+
+// After an SSL call that did not fail: whatever is queued belongs to a
+// received alert (if any) or is noise from a path OpenSSL recovered from.
+void SessionHandle::AfterCall(int ssl_error) {
+  ErrorList errors = DrainErrors();
+  AttachQueue(errors);
+}
+
+bool SessionHandle::DriveHandshake() {
+  SSL* ssl = ssl_.get();
+  if (!started_) {
+    started_ = true;
+    Record(kTlState, 0, kStConnecting, 0, 0);
+  }
+  ERR_clear_error();
+  int r = SSL_do_handshake(ssl);
+  int e = SSL_get_error(ssl, r);
+  if (r == 1) {
+    AfterCall(e);
+    if (!connected_) {
+      connected_ = true;
+      step_connected_ = true;
+      Record(kTlState, 0, kStConnected, 0, 0);
+    }
+    return true;
+  }
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+    AfterCall(e);
+    return true;
+  }
+  Fail(e, DrainErrors());
+  return false;
+}
+
+void SessionHandle::ReadAll() {
+  SSL* ssl = ssl_.get();
+  for (int i = 0; i < kMaxRecordsPerDatagram; i++) {
+    uint8_t* dst = arena_.Reserve(kMaxPlaintext);
+    ERR_clear_error();
+    int n = SSL_read(ssl, dst, kMaxPlaintext);
+    if (n > 0) {
+      arena_.Commit(Arena::kMessage, static_cast<size_t>(n));
+      messages_in_++;
+      continue;
+    }
+    int e = SSL_get_error(ssl, n);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+      AfterCall(e);
+      return;
+    }
+    if (e == SSL_ERROR_ZERO_RETURN) {
+      AfterCall(e);
+      peer_closed_ = true;
+      if (!closed_) {
+        // Answer the peer's close_notify with ours.
+        ERR_clear_error();
+        SSL_shutdown(ssl);
+        AfterCall(0);
+        closed_ = true;
+        Record(kTlState, 0, kStClosed, 0, 0);
+      }
+      return;
+    }
+    Fail(e, DrainErrors());
+    return;
+  }
+}
+
+void SessionHandle::Feed(const uint8_t* data, size_t len) {
+  if (failed_ || closed_ || !ssl_ || !PlausibleDtls(data, len)) {
+    dropped_++;
+    return;
+  }
+  if (!is_server_ && !started_) {
+    // A client that has not started has nothing to say to anyone.
+    dropped_++;
+    return;
+  }
+  datagrams_in_++;
+  bytes_in_ += len;
+  bio_state_.in_data = data;
+  bio_state_.in_len = len;
+  bio_state_.in_pending = true;
+  bool ok = true;
+  if (!connected_) ok = DriveHandshake();
+  // Keep reading after the handshake: application data that followed the
+  // peer's Finished, retransmitted flights (our final flight is resent when
+  // the peer repeats its own), alerts and close_notify.
+  if (ok && connected_ && !failed_ && !closed_) ReadAll();
+  bio_state_.in_pending = false;
+  bio_state_.in_data = nullptr;
+  bio_state_.in_len = 0;
+}
+
+void SessionHandle::WritePlaintext(const uint8_t* data, size_t len) {
+  if (failed_ || closed_ || !connected_) {
+    dropped_++;
+    return;
+  }
+  SSL* ssl = ssl_.get();
+  ERR_clear_error();
+  int n = SSL_write(ssl, data, static_cast<int>(len));
+  if (n > 0) {
+    messages_out_++;
+    AfterCall(0);
+    return;
+  }
+  int e = SSL_get_error(ssl, n);
+  Fail(e, DrainErrors());
+}
+
+void SessionHandle::HandleTimer() {
+  if (!started_ || connected_ || failed_ || closed_) return;
+  Record(kTlTimer, 0, 0, 0, 0);
+  ERR_clear_error();
+  int r = DTLSv1_handle_timeout(ssl_.get());
+  if (r < 0) {
+    timed_out_ = true;
+    Fail(SSL_ERROR_SSL, DrainErrors());
+    return;
+  }
+  if (r > 0) Record(kTlRetransmit, 1, 0, 0, 0);
+  AfterCall(0);
+}
+
+void SessionHandle::Shutdown() {
+  if (closed_ || failed_) return;
+  if (connected_) {
+    ERR_clear_error();
+    SSL_shutdown(ssl_.get());
+    AfterCall(0);
+  }
+  closed_ = true;
+  Record(kTlState, 1, kStClosed, 0, 0);
+}
+
+Napi::Value SessionHandle::Step(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EnsureAlive(env);
+  if (in_step_) throw InvalidState(env, "step is not re-entrant");
+  in_step_ = true;
+  struct Reset {
+    bool* flag;
+    ~Reset() { *flag = false; }
+  } reset{&in_step_};
+
+  uint32_t ops = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() : 0;
+  arena_.Clear();
+  alerts_.clear();
+  keylog_lines_.clear();
+  step_connected_ = false;
+  step_failed_ = false;
+  step_retransmitted_ = false;
+  ClearErrorOnReturn guard;
+
+  if ((ops & kOpStart) != 0 && !started_ && !failed_ && !closed_) DriveHandshake();
+  if ((ops & kOpTimer) != 0) HandleTimer();
+
+  if (info.Length() > 0) {
+    Napi::Value in = info[0];
+    if (IsUint8Array(in)) {
+      Napi::Uint8Array u = in.As<Napi::Uint8Array>();
+      Feed(u.Data(), u.ByteLength());
+    } else if (in.IsArray()) {
+      Napi::Array a = in.As<Napi::Array>();
+      uint32_t n = a.Length();
+      for (uint32_t i = 0; i < n; i++) {
+        Napi::Value v = a.Get(i);
+        if (!IsUint8Array(v)) {
+          dropped_++;
+          continue;
+        }
+        Napi::Uint8Array u = v.As<Napi::Uint8Array>();
+        Feed(u.Data(), u.ByteLength());
+      }
+    }
+  }
+  if (info.Length() > 1) {
+    Napi::Value out = info[1];
+    auto write_one = [this](Napi::Value v) {
+      if (!IsUint8Array(v)) return;
+      Napi::Uint8Array u = v.As<Napi::Uint8Array>();
+      if (u.ByteLength() == 0 || u.ByteLength() > static_cast<size_t>(kMaxPlaintext)) return;
+      WritePlaintext(u.Data(), u.ByteLength());
+    };
+    if (IsUint8Array(out)) {
+      write_one(out);
+    } else if (out.IsArray()) {
+      Napi::Array a = out.As<Napi::Array>();
+      uint32_t n = a.Length();
+      for (uint32_t i = 0; i < n; i++) write_one(a.Get(i));
+    }
+  }
+  if ((ops & kOpShutdown) != 0) Shutdown();
+  if (step_retransmitted_) retransmits_++;
+  return BuildResult(env);
+}
+
+Napi::Object SessionHandle::BuildResult(Napi::Env env) {
+  Napi::Object r = Napi::Object::New(env);
+  if (!arena_.empty()) {
+    const std::vector<Arena::Item>& items = arena_.items();
+    Napi::Array list = Napi::Array::New(env, items.size() * 3);
+    uint32_t k = 0;
+    for (const Arena::Item& it : items) {
+      list.Set(k++, Napi::Number::New(env, it.kind));
+      list.Set(k++, Napi::Number::New(env, it.offset));
+      list.Set(k++, Napi::Number::New(env, it.length));
+    }
+    size_t size = 0;
+    uint8_t* bytes = arena_.Release(&size);
+    r.Set("buf", Napi::Buffer<uint8_t>::NewOrCopy(env, bytes, size, [](Napi::Env, uint8_t* p) { std::free(p); }));
+    r.Set("items", list);
+  }
+  if (!alerts_.empty()) {
+    Napi::Array list = Napi::Array::New(env, alerts_.size());
+    for (size_t i = 0; i < alerts_.size(); i++) {
+      const PendingAlert& a = alerts_[i];
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("sent", Napi::Boolean::New(env, a.sent));
+      o.Set("level", Napi::Number::New(env, a.level));
+      o.Set("code", Napi::Number::New(env, a.code));
+      o.Set("errors", ErrorListToJs(env, a.errors));
+      o.Set("verifyResult", Napi::Number::New(env, static_cast<double>(a.verify_result)));
+      o.Set("verifyMessage", Napi::String::New(env, X509_verify_cert_error_string(a.verify_result)));
+      o.Set("lastSent", Napi::Number::New(env, a.last_sent));
+      o.Set("lastReceived", Napi::Number::New(env, a.last_received));
+      list.Set(static_cast<uint32_t>(i), o);
+    }
+    r.Set("alerts", list);
+    alerts_.clear();
+  }
+  if (!keylog_lines_.empty()) {
+    Napi::Array list = Napi::Array::New(env, keylog_lines_.size());
+    for (size_t i = 0; i < keylog_lines_.size(); i++) {
+      list.Set(static_cast<uint32_t>(i), Napi::String::New(env, keylog_lines_[i]));
+    }
+    r.Set("keylog", list);
+    keylog_lines_.clear();
+  }
+  uint32_t flags = 0;
+  if (step_connected_) flags |= kFlagConnected;
+  if (connected_) flags |= kFlagIsConnected;
+  if (step_failed_) flags |= kFlagFailed;
+  if (closed_) flags |= kFlagClosed;
+  if (peer_closed_) flags |= kFlagPeerClosed;
+  if (timed_out_) flags |= kFlagTimedOut;
+  if (fingerprint_mismatch_) flags |= kFlagFingerprint;
+  if (step_retransmitted_) flags |= kFlagRetransmit;
+  r.Set("flags", Napi::Number::New(env, flags));
+  if (step_failed_) {
+    Napi::Object err = Napi::Object::New(env);
+    err.Set("sslError", Napi::Number::New(env, failure_ssl_error_));
+    err.Set("errors", ErrorListToJs(env, failure_errors_));
+    err.Set("verifyResult", Napi::Number::New(env, static_cast<double>(SSL_get_verify_result(ssl_.get()))));
+    err.Set("verifyMessage", Napi::String::New(env, X509_verify_cert_error_string(SSL_get_verify_result(ssl_.get()))));
+    err.Set("lastSent", Napi::Number::New(env, last_sent_));
+    err.Set("lastReceived", Napi::Number::New(env, last_received_));
+    r.Set("error", err);
+  }
+  double timeout = -1;
+  if (started_ && !connected_ && !failed_ && !closed_) {
+    timeval tv{};
+    if (DTLSv1_get_timeout(ssl_.get(), &tv) == 1) {
+      timeout = std::ceil(static_cast<double>(tv.tv_sec) * 1000.0 + static_cast<double>(tv.tv_usec) / 1000.0);
+    }
+  }
+  r.Set("timeout", Napi::Number::New(env, timeout));
+  return r;
+}
+
+// ---- other methods ----------------------------------------------------------
+
+Napi::Value SessionHandle::DestroyJs(const Napi::CallbackInfo& info) {
+  if (in_step_) throw InvalidState(info.Env(), "cannot destroy a session inside its own step");
+  Destroy();
+  return info.Env().Undefined();
+}
+
+Napi::Value SessionHandle::SetFingerprints(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EnsureAlive(env);
+  if (info.Length() < 1 || !info[0].IsArray()) throw Napi::TypeError::New(env, "setFingerprints expects an array");
+  std::vector<Fingerprint> list;
+  Napi::Array a = info[0].As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    Napi::Object f = a.Get(i).As<Napi::Object>();
+    std::string alg = f.Get("algorithm").ToString().Utf8Value();
+    const EVP_MD* md = EVP_get_digestbyname(alg.c_str());
+    if (md == nullptr) throw Napi::TypeError::New(env, "unknown fingerprint algorithm '" + alg + "'");
+    Napi::Value d = f.Get("digest");
+    if (!IsUint8Array(d)) throw Napi::TypeError::New(env, "fingerprint digest must be a Buffer");
+    Napi::Uint8Array u = d.As<Napi::Uint8Array>();
+    list.push_back({md, std::vector<uint8_t>(u.Data(), u.Data() + u.ByteLength())});
+  }
+  fingerprints_ = std::move(list);
+  has_fingerprints_ = true;
+  fingerprint_checked_ = false;
+  ApplyVerifyMode();
+  return env.Undefined();
+}
+
+Napi::Value SessionHandle::SetKeylog(const Napi::CallbackInfo& info) {
+  keylog_ = info.Length() > 0 && info[0].ToBoolean();
+  return info.Env().Undefined();
+}
+
+Napi::Value SessionHandle::Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EnsureAlive(env);
+  ClearErrorOnReturn guard;
+  SSL* ssl = ssl_.get();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("protocol", Napi::String::New(env, SSL_get_version(ssl)));
+  const SSL_CIPHER* c = SSL_get_current_cipher(ssl);
+  if (c != nullptr) {
+    Napi::Object ci = Napi::Object::New(env);
+    ci.Set("name", Napi::String::New(env, SSL_CIPHER_get_name(c)));
+    const char* std_name = SSL_CIPHER_standard_name(c);
+    ci.Set("standardName", Napi::String::New(env, std_name != nullptr ? std_name : SSL_CIPHER_get_name(c)));
+    ci.Set("version", Napi::String::New(env, SSL_CIPHER_get_version(c)));
+    o.Set("cipher", ci);
+  }
+  o.Set("resumed", Napi::Boolean::New(env, SSL_session_reused(ssl) == 1));
+  o.Set("extendedMasterSecret", Napi::Boolean::New(env, SSL_get_extms_support(ssl) == 1));
+  const unsigned char* alpn = nullptr;
+  unsigned int alpn_len = 0;
+  SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
+  if (alpn != nullptr && alpn_len > 0) {
+    o.Set("alpnProtocol", Napi::String::New(env, reinterpret_cast<const char*>(alpn), alpn_len));
+  }
+  X509Ptr peer(SSL_get1_peer_certificate(ssl));
+  if (peer) {
+    int n = i2d_X509(peer.get(), nullptr);
+    if (n > 0) {
+      Napi::Buffer<uint8_t> der = Napi::Buffer<uint8_t>::New(env, static_cast<size_t>(n));
+      unsigned char* p = der.Data();
+      i2d_X509(peer.get(), &p);
+      o.Set("peerCertificate", der);
+    }
+  }
+  long vr = SSL_get_verify_result(ssl);
+  o.Set("verifyResult", Napi::Number::New(env, static_cast<double>(vr)));
+  o.Set("verifyMessage", Napi::String::New(env, X509_verify_cert_error_string(vr)));
+  o.Set("maxPayload", Napi::Number::New(env, connected_ ? static_cast<double>(DTLS_get_data_mtu(ssl)) : 0));
+  o.Set("mtu", Napi::Number::New(env, static_cast<double>(bio_state_.mtu)));
+  return o;
+}
+
+Napi::Value SessionHandle::GetSession(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EnsureAlive(env);
+  ClearErrorOnReturn guard;
+  SslSessionPtr sess(SSL_get1_session(ssl_.get()));
+  if (!sess || SSL_SESSION_is_resumable(sess.get()) != 1) return env.Undefined();
+  int n = i2d_SSL_SESSION(sess.get(), nullptr);
+  if (n <= 0) return env.Undefined();
+  Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, static_cast<size_t>(n));
+  unsigned char* p = out.Data();
+  i2d_SSL_SESSION(sess.get(), &p);
+  return out;
+}
+
+Napi::Value SessionHandle::ExportKeyingMaterial(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EnsureAlive(env);
+  if (!connected_) throw InvalidState(env, "keying material is available once the handshake is done");
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsString()) {
+    throw Napi::TypeError::New(env, "exportKeyingMaterial(length, label[, context])");
+  }
+  size_t length = static_cast<size_t>(info[0].As<Napi::Number>().Int64Value());
+  std::string label = info[1].As<Napi::String>().Utf8Value();
+  bool use_context = info.Length() > 2 && IsUint8Array(info[2]);
+  const unsigned char* context = nullptr;
+  size_t context_len = 0;
+  if (use_context) {
+    Napi::Uint8Array u = info[2].As<Napi::Uint8Array>();
+    context = u.Data();
+    context_len = u.ByteLength();
+  }
+  ClearErrorOnReturn guard;
+  Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, length);
+  if (SSL_export_keying_material(ssl_.get(), out.Data(), length, label.data(), label.size(), context, context_len,
+                                 use_context ? 1 : 0) != 1) {
+    ThrowDtlsError(env, "SSL_export_keying_material failed");
+  }
+  return out;
+}
+
+Napi::Value SessionHandle::Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("datagramsIn", Napi::Number::New(env, static_cast<double>(datagrams_in_)));
+  o.Set("datagramsOut", Napi::Number::New(env, static_cast<double>(datagrams_out_)));
+  o.Set("bytesIn", Napi::Number::New(env, static_cast<double>(bytes_in_)));
+  o.Set("bytesOut", Napi::Number::New(env, static_cast<double>(bytes_out_)));
+  o.Set("retransmits", Napi::Number::New(env, static_cast<double>(retransmits_)));
+  o.Set("dropped", Napi::Number::New(env, static_cast<double>(dropped_)));
+  o.Set("messagesIn", Napi::Number::New(env, static_cast<double>(messages_in_)));
+  o.Set("messagesOut", Napi::Number::New(env, static_cast<double>(messages_out_)));
+  return o;
+}
+
+Napi::Value SessionHandle::Timeline(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  size_t n = timeline_.size();
+  Napi::Array out = Napi::Array::New(env, n);
+  size_t start = timeline_wrapped_ ? timeline_next_ : 0;
+  for (size_t i = 0; i < n; i++) {
+    const TimelineEntry& e = timeline_[(start + i) % n];
+    Napi::Array row = Napi::Array::New(env, 6);
+    row.Set(0u, Napi::Number::New(env, e.t));
+    row.Set(1u, Napi::Number::New(env, e.kind));
+    row.Set(2u, Napi::Number::New(env, e.dir));
+    row.Set(3u, Napi::Number::New(env, e.type));
+    row.Set(4u, Napi::Number::New(env, e.len));
+    row.Set(5u, Napi::Number::New(env, e.seq));
+    out.Set(static_cast<uint32_t>(i), row);
+  }
+  return out;
+}
+
+}  // namespace dtls

@@ -1,0 +1,161 @@
+// SessionHandle: one SSL over a datagram BIO. Everything crosses the N-API
+// boundary in one batched step: inbound datagrams, plaintexts to send, a
+// timer tick, a close — and back come outbound datagrams, decrypted
+// messages, alerts (with their OpenSSL error queue), state and the next
+// retransmission deadline. Native never calls into JS during a step.
+#pragma once
+
+#include <napi.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "context_handle.h"
+#include "datagram_bio.h"
+#include "openssl_error.h"
+#include "openssl_ptr.h"
+
+namespace dtls {
+
+class DtlsAddon;
+
+class SessionHandle : public Napi::ObjectWrap<SessionHandle> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  static void InstallContextCallbacks(SSL_CTX* ctx);
+
+  explicit SessionHandle(const Napi::CallbackInfo& info);
+  ~SessionHandle() override;
+
+  // Idempotent; frees the SSL. Safe from finalizers and env cleanup.
+  void Destroy();
+
+ private:
+  struct PendingAlert {
+    bool sent = false;
+    bool awaiting_queue = false;
+    int level = 0;
+    int code = 0;
+    long verify_result = 0;
+    int last_sent = -1;
+    int last_received = -1;
+    ErrorList errors;
+  };
+  struct Fingerprint {
+    const EVP_MD* md;
+    std::vector<uint8_t> digest;
+  };
+  struct TimelineEntry {
+    double t;       // ms since the session was created
+    uint8_t kind;   // see kTl* below
+    uint8_t dir;    // 0 in, 1 out
+    uint16_t type;  // handshake type / alert code / state
+    uint32_t len;   // message length / alert level
+    uint32_t seq;   // handshake message_seq
+  };
+
+  // JS methods
+  Napi::Value Step(const Napi::CallbackInfo& info);
+  Napi::Value DestroyJs(const Napi::CallbackInfo& info);
+  Napi::Value SetFingerprints(const Napi::CallbackInfo& info);
+  Napi::Value SetKeylog(const Napi::CallbackInfo& info);
+  Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value GetSession(const Napi::CallbackInfo& info);
+  Napi::Value ExportKeyingMaterial(const Napi::CallbackInfo& info);
+  Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value Timeline(const Napi::CallbackInfo& info);
+
+  // OpenSSL callbacks (static; the session comes from SSL app data)
+  static SessionHandle* From(const SSL* ssl);
+  static void InfoCallback(const SSL* ssl, int where, int ret);
+  static void MsgCallback(int write_p, int version, int content_type, const void* buf,
+                          size_t len, SSL* ssl, void* arg);
+  static int VerifyCallback(int preverify_ok, X509_STORE_CTX* store);
+  static unsigned int TimerCallback(SSL* ssl, unsigned int previous_us);
+  static void KeylogCallback(const SSL* ssl, const char* line);
+  static int GenerateCookie(SSL* ssl, unsigned char* cookie, unsigned int* len);
+  static int VerifyCookie(SSL* ssl, const unsigned char* cookie, unsigned int len);
+
+  // Step parts
+  void Feed(const uint8_t* data, size_t len);
+  bool DriveHandshake();
+  void ReadAll();
+  void WritePlaintext(const uint8_t* data, size_t len);
+  void HandleTimer();
+  void Shutdown();
+  void Fail(int ssl_error, ErrorList errors);
+  void AttachQueue(const ErrorList& errors);
+  void AfterCall(int ssl_error);
+  bool ComputeCookie(unsigned char* out, unsigned int* len) const;
+  void ApplyVerifyMode();
+  void Record(uint8_t kind, uint8_t dir, uint16_t type, uint32_t len, uint32_t seq);
+  Napi::Object BuildResult(Napi::Env env);
+  void EnsureAlive(Napi::Env env) const;
+
+  DtlsAddon* addon_ = nullptr;
+  std::shared_ptr<ContextState> ctx_;
+  SslPtr ssl_;
+  DatagramBioState bio_state_;
+  Arena arena_;
+  bool is_server_ = false;
+  bool destroyed_ = false;
+  bool in_step_ = false;
+
+  // state
+  bool started_ = false;
+  bool connected_ = false;
+  bool failed_ = false;
+  bool closed_ = false;
+  bool peer_closed_ = false;
+  bool timed_out_ = false;
+  bool step_connected_ = false;
+  bool step_failed_ = false;
+  bool step_retransmitted_ = false;
+  int failure_ssl_error_ = 0;
+  ErrorList failure_errors_;
+
+  // verification
+  bool reject_unauthorized_ = true;
+  bool request_cert_ = false;
+  bool has_fingerprints_ = false;
+  bool fingerprint_checked_ = false;
+  bool fingerprint_ok_ = false;
+  bool fingerprint_mismatch_ = false;
+  std::vector<Fingerprint> fingerprints_;
+
+  // cookies
+  bool cookie_exchange_ = false;
+  std::string cookie_peer_;
+
+  // retransmission schedule (µs); index into it for the current flight
+  std::vector<unsigned int> schedule_us_;
+  size_t schedule_index_ = 0;
+
+  // diagnostics
+  bool keylog_ = false;
+  std::vector<std::string> keylog_lines_;
+  std::vector<PendingAlert> alerts_;
+  int last_sent_ = -1;
+  int last_received_ = -1;
+  std::vector<uint32_t> sent_messages_;  // (type << 16 | seq) sent so far
+  std::vector<TimelineEntry> timeline_;
+  size_t timeline_next_ = 0;
+  bool timeline_wrapped_ = false;
+  std::chrono::steady_clock::time_point created_;
+
+  // stats
+  uint64_t datagrams_in_ = 0;
+  uint64_t datagrams_out_ = 0;
+  uint64_t bytes_in_ = 0;
+  uint64_t bytes_out_ = 0;
+  uint64_t retransmits_ = 0;
+  uint64_t dropped_ = 0;
+  uint64_t messages_in_ = 0;
+  uint64_t messages_out_ = 0;
+  int64_t external_bytes_ = 0;
+};
+
+}  // namespace dtls

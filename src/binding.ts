@@ -1,0 +1,173 @@
+// The one loader of the native addon, and the typed shape of what it exports.
+// Nothing outside src/ sees these objects: public classes hold them privately.
+import * as path from 'node:path';
+
+export interface NativeErrorEntry {
+  code: number;
+  library: string;
+  libraryCode: number;
+  reason: string;
+  reasonCode: number;
+  function: string;
+  file: string;
+  line: number;
+  data?: string;
+}
+
+export interface NativeAlert {
+  sent: boolean;
+  level: number;
+  code: number;
+  errors: NativeErrorEntry[];
+  verifyResult: number;
+  verifyMessage: string;
+  lastSent: number;
+  lastReceived: number;
+}
+
+export interface NativeFailure {
+  sslError: number;
+  errors: NativeErrorEntry[];
+  verifyResult: number;
+  verifyMessage: string;
+  lastSent: number;
+  lastReceived: number;
+}
+
+export interface NativeStepResult {
+  buf?: Buffer;
+  /** flat triples: kind (0 datagram, 1 message), offset, length */
+  items?: number[];
+  alerts?: NativeAlert[];
+  keylog?: string[];
+  flags: number;
+  error?: NativeFailure;
+  /** ms until the retransmission timer fires; -1 when none is running */
+  timeout: number;
+}
+
+export interface NativeSessionInfo {
+  protocol: string;
+  cipher?: { name: string; standardName: string; version: string };
+  resumed: boolean;
+  extendedMasterSecret: boolean;
+  alpnProtocol?: string;
+  peerCertificate?: Buffer;
+  verifyResult: number;
+  verifyMessage: string;
+  maxPayload: number;
+  mtu: number;
+}
+
+export interface NativeStats {
+  datagramsIn: number;
+  datagramsOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  retransmits: number;
+  dropped: number;
+  messagesIn: number;
+  messagesOut: number;
+}
+
+export type NativeTimelineRow = [at: number, kind: number, dir: number, type: number, len: number, seq: number];
+
+export interface NativeFingerprint {
+  algorithm: string;
+  digest: Buffer;
+}
+
+export interface NativeContextOptions {
+  cert?: string | Uint8Array;
+  key?: string | Uint8Array;
+  passphrase?: string;
+  ca?: Array<string | Uint8Array>;
+  defaultRoots?: readonly string[];
+  ciphers?: string;
+  groups?: string;
+  sigalgs?: string;
+  minVersion?: number;
+  maxVersion?: number;
+  extendedMasterSecret?: boolean;
+  alpn?: Buffer;
+}
+
+export interface NativeSessionOptions {
+  server: boolean;
+  mtu: number;
+  rejectUnauthorized: boolean;
+  requestCert: boolean;
+  cookieExchange: boolean;
+  cookiePeer?: string;
+  peerAddress?: string;
+  peerPort?: number;
+  schedule: number[];
+  fingerprints?: NativeFingerprint[];
+  servername?: string;
+  session?: Buffer;
+  keylog: boolean;
+}
+
+export interface NativeContext {
+  ciphers(): string[];
+}
+
+export interface NativeSession {
+  step(inbound: Uint8Array | Uint8Array[] | null, outbound: Uint8Array | Uint8Array[] | null, ops: number): NativeStepResult;
+  destroy(): void;
+  setFingerprints(fps: NativeFingerprint[]): void;
+  setKeylog(on: boolean): void;
+  info(): NativeSessionInfo;
+  getSession(): Buffer | undefined;
+  exportKeyingMaterial(length: number, label: string, context?: Uint8Array): Buffer;
+  stats(): NativeStats;
+  timeline(): NativeTimelineRow[];
+}
+
+export interface NativeBinding {
+  ContextHandle: new (options: NativeContextOptions) => NativeContext;
+  SessionHandle: new (context: NativeContext, options: NativeSessionOptions) => NativeSession;
+  setErrorFactory(factory: (message: string, errors: NativeErrorEntry[]) => Error): void;
+  generateCertificate(keyType: string, commonName: string, days: number): Promise<{ cert: string; key: string }>;
+  liveSessions(): number;
+  opensslVersion: string;
+  opensslVersionNumber: number;
+  headerVersion: string;
+}
+
+export const OP_START = 1;
+export const OP_TIMER = 2;
+export const OP_SHUTDOWN = 4;
+
+export const FLAG_CONNECTED = 1;
+export const FLAG_FAILED = 2;
+export const FLAG_CLOSED = 4;
+export const FLAG_PEER_CLOSED = 8;
+export const FLAG_TIMED_OUT = 16;
+export const FLAG_FINGERPRINT = 32;
+export const FLAG_RETRANSMIT = 64;
+export const FLAG_IS_CONNECTED = 128;
+
+function checkRuntime(): void {
+  const v = process.versions.openssl;
+  const major = v === undefined ? NaN : Number.parseInt(v, 10);
+  if (!(major >= 3)) {
+    const which = (process.versions as Record<string, string | undefined>).boringssl !== undefined
+      ? 'BoringSSL (Electron)'
+      : v === undefined ? 'no OpenSSL' : `OpenSSL ${v}`;
+    throw new Error(
+      `openssl-dtls needs a Node.js runtime built with OpenSSL 3.0 or later; this one has ${which}. ` +
+        'The addon resolves its OpenSSL symbols from the running node binary.',
+    );
+  }
+}
+
+function load(): NativeBinding {
+  checkRuntime();
+  // node-gyp-build finds prebuilds/ first, then build/Release.
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeBinding;
+  return nodeGypBuild(path.join(__dirname, '..'));
+}
+
+export const binding: NativeBinding = load();

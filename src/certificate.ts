@@ -1,0 +1,64 @@
+import { createHash, X509Certificate } from 'node:crypto';
+
+import { binding } from './binding';
+import { invalidArgType } from './errors';
+import { validateInteger, validateObject, validateOneOf, validateString, validateStringOrBytes } from './validate';
+
+export type KeyType = 'ecdsa-p256' | 'rsa-2048' | 'ed25519';
+export type FingerprintAlgorithm = 'sha-1' | 'sha-224' | 'sha-256' | 'sha-384' | 'sha-512';
+
+/** A certificate fingerprint as in SDP (RFC 8122): { algorithm: 'sha-256', value: 'AB:CD:…' } */
+export interface Fingerprint {
+  algorithm: FingerprintAlgorithm;
+  value: string;
+}
+
+export const FINGERPRINT_ALGORITHMS: readonly FingerprintAlgorithm[] = ['sha-1', 'sha-224', 'sha-256', 'sha-384', 'sha-512'];
+const DIGEST_LENGTH: Record<FingerprintAlgorithm, number> = { 'sha-1': 20, 'sha-224': 28, 'sha-256': 32, 'sha-384': 48, 'sha-512': 64 };
+const NODE_HASH: Record<FingerprintAlgorithm, string> = { 'sha-1': 'sha1', 'sha-224': 'sha224', 'sha-256': 'sha256', 'sha-384': 'sha384', 'sha-512': 'sha512' };
+
+/** Generates a self-signed certificate with a random serial (on the thread pool). */
+export async function generateCertificate(options: { keyType?: KeyType; commonName?: string; days?: number } = {}): Promise<{ cert: string; key: string }> {
+  validateObject(options, 'options');
+  const keyType = options.keyType ?? 'ecdsa-p256';
+  validateOneOf(keyType, 'options.keyType', ['ecdsa-p256', 'rsa-2048', 'ed25519'] as const);
+  const commonName = options.commonName ?? `openssl-dtls-${createHash('sha256').update(String(Math.random()) + process.hrtime.bigint()).digest('hex').slice(0, 16)}`;
+  validateString(commonName, 'options.commonName');
+  const days = options.days ?? 30;
+  validateInteger(days, 'options.days', 1, 36500);
+  return binding.generateCertificate(keyType, commonName, days);
+}
+
+function derOf(cert: string | Buffer | X509Certificate): Buffer {
+  if (cert instanceof X509Certificate) return cert.raw;
+  validateStringOrBytes(cert, 'cert');
+  return new X509Certificate(cert).raw;
+}
+
+/** The certificate fingerprint in SDP form: uppercase hex pairs joined by ':' */
+export function fingerprint(cert: string | Buffer | X509Certificate, algorithm: FingerprintAlgorithm = 'sha-256'): string {
+  validateOneOf(algorithm, 'algorithm', FINGERPRINT_ALGORITHMS);
+  const hex = createHash(NODE_HASH[algorithm]).update(derOf(cert)).digest('hex').toUpperCase();
+  return hex.match(/../g)!.join(':');
+}
+
+/** Parses and checks a Fingerprint; returns the OpenSSL digest name and the raw digest. */
+export function parseFingerprint(fp: unknown, name: string): { algorithm: string; digest: Buffer } {
+  validateObject(fp, name);
+  const { algorithm, value } = fp as { algorithm?: unknown; value?: unknown };
+  validateOneOf(algorithm, `${name}.algorithm`, FINGERPRINT_ALGORITHMS);
+  validateString(value, `${name}.value`);
+  const hex = value.replace(/:/g, '');
+  if (!/^[0-9a-fA-F]*$/.test(hex) || hex.length !== DIGEST_LENGTH[algorithm] * 2) {
+    const err = new TypeError(`The property '${name}.value' must be ${DIGEST_LENGTH[algorithm]} hex bytes (AB:CD:...) for ${algorithm}. Received '${value.slice(0, 40)}'`);
+    (err as TypeError & { code: string }).code = 'ERR_INVALID_ARG_VALUE';
+    throw err;
+  }
+  return { algorithm: NODE_HASH[algorithm].toUpperCase(), digest: Buffer.from(hex, 'hex') };
+}
+
+/** RFC 7983 demultiplexing: DTLS records start with a byte in 20..63. */
+export function isDtlsPacket(datagram: Uint8Array): boolean {
+  if (!(datagram instanceof Uint8Array)) throw invalidArgType('datagram', 'an instance of Buffer or Uint8Array', datagram);
+  return datagram.length > 0 && datagram[0]! >= 20 && datagram[0]! <= 63;
+}

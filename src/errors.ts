@@ -1,0 +1,171 @@
+import type { NativeErrorEntry } from './binding';
+import type { Explanation } from './explain';
+
+/** One entry of OpenSSL's error queue, oldest first. */
+export interface OpenSSLErrorEntry {
+  /** the packed OpenSSL error code (e.g. 0x0A0000C1) */
+  code: number;
+  /** e.g. "SSL routines" */
+  library: string;
+  /** e.g. "no shared cipher" */
+  reason: string;
+  reasonCode: number;
+  /** the C function that raised it, e.g. "tls_post_process_client_hello" */
+  function: string;
+  /** source file as compiled into this OpenSSL (match by suffix: prefixes differ between builds) */
+  file: string;
+  line: number;
+  data?: string;
+}
+
+export type DtlsErrorCode =
+  | 'ERR_DTLS_ALERT_SENT'
+  | 'ERR_DTLS_ALERT_RECEIVED'
+  | 'ERR_DTLS_HANDSHAKE_TIMEOUT'
+  | 'ERR_DTLS_FINGERPRINT_MISMATCH'
+  | 'ERR_DTLS_INVALID_STATE'
+  | 'ERR_DTLS_CLOSED'
+  | 'ERR_DTLS_ABORTED'
+  | 'ERR_DTLS_INTERNAL'
+  | 'ERR_DTLS_SEND_FAILED'
+  | (string & {});
+
+export interface DtlsAlert {
+  direction: 'sent' | 'received';
+  level: 'warning' | 'fatal';
+  code: number;
+  /** RFC name with underscores: 'decrypt_error', 'handshake_failure', 'close_notify' */
+  description: string;
+  opensslErrors: OpenSSLErrorEntry[];
+  verifyResult?: { code: number; message: string };
+  /** the last handshake message we sent / received before the alert */
+  lastMessageSent?: string;
+  lastMessageReceived?: string;
+  role: 'client' | 'server';
+  explanation: Explanation;
+}
+
+// ERR_LIB_* numbers (openssl/err.h) to the names Node uses in ERR_OSSL_* codes.
+const LIBRARY_NAMES: Record<number, string> = {
+  2: 'SYS', 3: 'BN', 4: 'RSA', 5: 'DH', 6: 'EVP', 7: 'BUF', 8: 'OBJ', 9: 'PEM', 10: 'DSA', 11: 'X509',
+  13: 'ASN1', 14: 'CONF', 15: 'CRYPTO', 16: 'EC', 20: 'SSL', 32: 'BIO', 33: 'PKCS7', 34: 'X509V3',
+  35: 'PKCS12', 36: 'RAND', 37: 'DSO', 38: 'ENGINE', 39: 'OCSP', 40: 'UI', 41: 'COMP', 42: 'ECDSA',
+  43: 'ECDH', 44: 'OSSL_STORE', 45: 'FIPS', 46: 'CMS', 47: 'TS', 48: 'HMAC', 50: 'CT', 51: 'ASYNC',
+  52: 'KDF', 53: 'SM2', 54: 'ESS', 55: 'PROP', 56: 'CRMF', 57: 'PROV', 58: 'CMP', 59: 'OSSL_ENCODER',
+  60: 'OSSL_DECODER', 61: 'HTTP', 128: 'USER',
+};
+
+/** Node's spelling of an OpenSSL error as a code: ERR_SSL_NO_SHARED_CIPHER, ERR_OSSL_PEM_NO_START_LINE. */
+export function nodeStyleCode(entry: OpenSSLErrorEntry): string {
+  const reason = entry.reason.toUpperCase().replace(/[^A-Z0-9]+/g, '_').replace(/^_+|_+$/g, '');
+  const lib = libraryNumber(entry);
+  if (lib === 20) return `ERR_SSL_${reason}`;
+  const name = LIBRARY_NAMES[lib];
+  return name !== undefined ? `ERR_OSSL_${name}_${reason}` : `ERR_OSSL_${reason}`;
+}
+
+function libraryNumber(entry: OpenSSLErrorEntry): number {
+  // ERR_GET_LIB: bit 31 marks a system (errno) error; otherwise bits 23..30.
+  if (entry.code >= 0x80000000) return 2;
+  return (entry.code >>> 23) & 0xff;
+}
+
+/** Converts native entries to the public shape (drops the internal library number). */
+export function toEntries(list: readonly NativeErrorEntry[]): OpenSSLErrorEntry[] {
+  return list.map((n) => {
+    const e: OpenSSLErrorEntry = {
+      code: n.code,
+      library: n.library,
+      reason: n.reason,
+      reasonCode: n.reasonCode,
+      function: n.function,
+      file: n.file,
+      line: n.line,
+    };
+    if (n.data !== undefined) e.data = n.data;
+    return e;
+  });
+}
+
+/** The entry that names the path: the last "SSL routines" entry, else the last one. */
+export function isSslEntry(entry: OpenSSLErrorEntry): boolean {
+  return libraryNumber(entry) === 20;
+}
+
+export function classifyingEntry(entries: readonly OpenSSLErrorEntry[]): OpenSSLErrorEntry | undefined {
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const e = entries[i]!;
+    if (libraryNumber(e) === 20) return e;
+  }
+  return entries[entries.length - 1];
+}
+
+export interface DtlsErrorOptions {
+  code?: DtlsErrorCode;
+  opensslErrors?: OpenSSLErrorEntry[];
+  alert?: DtlsAlert;
+  explanation?: Explanation;
+  cause?: unknown;
+}
+
+export class DtlsError extends Error {
+  code: DtlsErrorCode;
+  opensslErrors: OpenSSLErrorEntry[];
+  alert?: DtlsAlert;
+  library?: string;
+  reason?: string;
+  explanation?: Explanation;
+  verifyResult?: { code: number; message: string };
+
+  constructor(message: string, options: DtlsErrorOptions = {}) {
+    super(message, options.cause !== undefined ? { cause: options.cause } : undefined);
+    this.name = 'DtlsError';
+    this.opensslErrors = options.opensslErrors ?? [];
+    const last = classifyingEntry(this.opensslErrors);
+    if (last !== undefined) {
+      this.library = last.library;
+      this.reason = last.reason;
+    }
+    this.code = options.code ?? (last !== undefined ? nodeStyleCode(last) : 'ERR_DTLS_INTERNAL');
+    if (options.alert !== undefined) this.alert = options.alert;
+    if (options.explanation !== undefined) this.explanation = options.explanation;
+    else if (options.alert !== undefined) this.explanation = options.alert.explanation;
+  }
+}
+
+/** Node-style argument errors, as node:internal/errors spells them. */
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'function') return `function ${(value as { name?: string }).name || '<anonymous>'}`;
+  if (typeof value === 'object') {
+    const ctor = (value as { constructor?: { name?: string } }).constructor?.name;
+    return ctor ? `an instance of ${ctor}` : 'an object';
+  }
+  let shown = String(value);
+  if (shown.length > 28) shown = `${shown.slice(0, 25)}...`;
+  if (typeof value === 'string') shown = `'${shown}'`;
+  return `type ${typeof value} (${shown})`;
+}
+
+export function invalidArgType(name: string, expected: string, actual: unknown): TypeError {
+  const err = new TypeError(`The "${name}" ${name.includes('.') ? 'property' : 'argument'} must be ${expected}. Received ${describeValue(actual)}`);
+  (err as TypeError & { code: string }).code = 'ERR_INVALID_ARG_TYPE';
+  return err;
+}
+
+export function invalidArgValue(name: string, value: unknown, reason: string): TypeError {
+  const err = new TypeError(`The ${name.includes('.') ? 'property' : 'argument'} '${name}' ${reason}. Received ${describeValue(value)}`);
+  (err as TypeError & { code: string }).code = 'ERR_INVALID_ARG_VALUE';
+  return err;
+}
+
+export function outOfRange(name: string, range: string, actual: unknown): RangeError {
+  const err = new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${String(actual)}`);
+  (err as RangeError & { code: string }).code = 'ERR_OUT_OF_RANGE';
+  return err;
+}
+
+export function invalidState(message: string): DtlsError {
+  return new DtlsError(message, { code: 'ERR_DTLS_INVALID_STATE' });
+}

@@ -1,0 +1,21 @@
+// openssl-dtls: DTLS 1.2 for Node.js on the OpenSSL inside Node.
+import { binding } from './binding';
+import { DtlsError } from './errors';
+import { toEntries } from './errors';
+
+// Native code throws the real DtlsError class (instanceof works).
+binding.setErrorFactory((message, errors) => new DtlsError(message, { opensslErrors: toEntries(errors) }));
+
+export { createSecureContext, SecureContext } from './secure-context';
+export type { ContextOptions, DtlsVersion } from './secure-context';
+export { DtlsSession } from './session';
+export type { CipherInfo, DtlsRole, DtlsSessionEvents, HandshakeInfo, SessionOptions, SessionState, SessionStats, TimelineEvent } from './session';
+export { DtlsError } from './errors';
+export type { DtlsAlert, DtlsErrorCode, OpenSSLErrorEntry } from './errors';
+export { explain } from './explain';
+export type { Explanation } from './explain';
+export { fingerprint, generateCertificate, isDtlsPacket } from './certificate';
+export type { Fingerprint, FingerprintAlgorithm, KeyType } from './certificate';
+
+/** The OpenSSL that runs this library (the one inside node), e.g. "OpenSSL 3.0.19 27 Jan 2026". */
+export const opensslVersion: string = binding.opensslVersion;

@@ -1,0 +1,138 @@
+import * as tls from 'node:tls';
+
+import { binding, type NativeContext, type NativeContextOptions } from './binding';
+import { invalidArgType, invalidArgValue, outOfRange } from './errors';
+import { isBytes, validateBoolean, validateObject, validateOneOf, validateString, validateStringOrBytes } from './validate';
+
+export type DtlsVersion = 'DTLSv1' | 'DTLSv1.2';
+
+export interface ContextOptions {
+  /** PEM certificate, optionally followed by its chain (leaf first) */
+  cert?: string | Buffer;
+  /** PEM private key matching cert (checked when the context is created) */
+  key?: string | Buffer;
+  passphrase?: string;
+  /** trusted CA certificates (PEM); default: Node's bundled roots (tls.rootCertificates) */
+  ca?: string | Buffer | Array<string | Buffer>;
+  /** OpenSSL cipher string. RSA key exchange, CBC and unauthenticated suites are kept only when named one by one. */
+  ciphers?: string;
+  /** e.g. 'X25519:P-256' */
+  groups?: string;
+  /** e.g. 'ECDSA+SHA256:RSA-PSS+SHA256' */
+  sigalgs?: string;
+  /** default 'DTLSv1.2' */
+  minVersion?: DtlsVersion;
+  maxVersion?: DtlsVersion;
+  /** servers: ask the client for a certificate (default false) */
+  requestCert?: boolean;
+  /** verify the peer certificate chain (default true); see remoteFingerprints for WebRTC-style checks */
+  rejectUnauthorized?: boolean;
+  /** ALPN protocol names in preference order */
+  alpnProtocols?: Array<string | Buffer>;
+  /** RFC 7627 extended master secret (default true; false removes the extension) */
+  extendedMasterSecret?: boolean;
+}
+
+const VERSIONS: Record<DtlsVersion, number> = { DTLSv1: 0xfeff, 'DTLSv1.2': 0xfefd };
+const kNative = Symbol('openssl-dtls.native');
+
+/** A configured OpenSSL SSL_CTX, shared by any number of sessions. */
+export class SecureContext {
+  readonly #native: NativeContext;
+  /** @internal */
+  readonly [kNative]: NativeContext;
+
+  /** @internal use createSecureContext() */
+  constructor(native: NativeContext) {
+    this.#native = native;
+    this[kNative] = native;
+  }
+
+  /** The DTLS cipher suites this context offers or accepts, in order (OpenSSL names). */
+  getCiphers(): string[] {
+    return this.#native.ciphers().filter((name) => !name.startsWith('TLS_'));
+  }
+}
+
+export function nativeContextOf(ctx: SecureContext): NativeContext {
+  return ctx[kNative];
+}
+
+function encodeAlpn(list: unknown): Buffer {
+  if (!Array.isArray(list)) throw invalidArgType('options.alpnProtocols', 'an instance of Array', list);
+  const parts: Buffer[] = [];
+  list.forEach((p, i) => {
+    const name = `options.alpnProtocols[${i}]`;
+    validateStringOrBytes(p, name);
+    const b = typeof p === 'string' ? Buffer.from(p, 'utf8') : Buffer.from(p);
+    if (b.length < 1 || b.length > 255) throw outOfRange(`${name}.length`, '>= 1 && <= 255', b.length);
+    parts.push(Buffer.from([b.length]), b);
+  });
+  if (parts.length === 0) throw invalidArgValue('options.alpnProtocols', list, 'must not be empty');
+  return Buffer.concat(parts);
+}
+
+/** Validates ContextOptions and translates them for the native layer. */
+export function nativeContextOptions(options: ContextOptions): NativeContextOptions {
+  validateObject(options, 'options');
+  const o: NativeContextOptions = {};
+  if (options.cert !== undefined) {
+    validateStringOrBytes(options.cert, 'options.cert');
+    o.cert = options.cert;
+  }
+  if (options.key !== undefined) {
+    validateStringOrBytes(options.key, 'options.key');
+    o.key = options.key;
+  }
+  if ((o.cert === undefined) !== (o.key === undefined)) {
+    throw invalidArgValue(o.cert === undefined ? 'options.cert' : 'options.key', undefined, 'is required when ' + (o.cert === undefined ? 'key' : 'cert') + ' is given');
+  }
+  if (options.passphrase !== undefined) {
+    validateString(options.passphrase, 'options.passphrase');
+    o.passphrase = options.passphrase;
+  }
+  if (options.ca !== undefined) {
+    const list = Array.isArray(options.ca) ? options.ca : [options.ca];
+    list.forEach((c, i) => validateStringOrBytes(c, Array.isArray(options.ca) ? `options.ca[${i}]` : 'options.ca'));
+    o.ca = list;
+  } else if (options.rejectUnauthorized !== false) {
+    o.defaultRoots = tls.rootCertificates;
+  }
+  for (const k of ['ciphers', 'groups', 'sigalgs'] as const) {
+    const v = options[k];
+    if (v !== undefined) {
+      validateString(v, `options.${k}`);
+      o[k] = v;
+    }
+  }
+  const versions = Object.keys(VERSIONS) as DtlsVersion[];
+  if (options.minVersion !== undefined) {
+    validateOneOf(options.minVersion, 'options.minVersion', versions);
+    o.minVersion = VERSIONS[options.minVersion];
+  } else {
+    o.minVersion = VERSIONS['DTLSv1.2'];
+  }
+  if (options.maxVersion !== undefined) {
+    validateOneOf(options.maxVersion, 'options.maxVersion', versions);
+    o.maxVersion = VERSIONS[options.maxVersion];
+    // DTLS version numbers count down: 1.2 (0xfefd) < 1.0 (0xfeff).
+    if (o.maxVersion > o.minVersion) {
+      throw invalidArgValue('options.maxVersion', options.maxVersion, 'must not be below minVersion');
+    }
+  }
+  if (options.requestCert !== undefined) validateBoolean(options.requestCert, 'options.requestCert');
+  if (options.rejectUnauthorized !== undefined) validateBoolean(options.rejectUnauthorized, 'options.rejectUnauthorized');
+  if (options.extendedMasterSecret !== undefined) {
+    validateBoolean(options.extendedMasterSecret, 'options.extendedMasterSecret');
+    o.extendedMasterSecret = options.extendedMasterSecret;
+  }
+  if (options.alpnProtocols !== undefined) o.alpn = encodeAlpn(options.alpnProtocols);
+  return o;
+}
+
+/** Creates a context (an OpenSSL SSL_CTX) that many sessions can share. Throws DtlsError on OpenSSL failures. */
+export function createSecureContext(options: ContextOptions = {}): SecureContext {
+  return new SecureContext(new binding.ContextHandle(nativeContextOptions(options)));
+}
+
+export { isBytes };

@@ -1,0 +1,610 @@
+import { EventEmitter } from 'node:events';
+import { X509Certificate } from 'node:crypto';
+
+import { alertDescription, isCertificateAlert, messageName } from './alerts';
+import {
+  binding,
+  FLAG_CONNECTED,
+  FLAG_FAILED,
+  FLAG_FINGERPRINT,
+  FLAG_PEER_CLOSED,
+  FLAG_TIMED_OUT,
+  OP_SHUTDOWN,
+  OP_START,
+  OP_TIMER,
+  type NativeAlert,
+  type NativeFailure,
+  type NativeSession,
+  type NativeSessionOptions,
+  type NativeStats,
+  type NativeStepResult,
+  type NativeTimelineRow,
+} from './binding';
+import { parseFingerprint, type Fingerprint } from './certificate';
+import { DtlsError, invalidArgType, invalidState, outOfRange, toEntries, type DtlsAlert } from './errors';
+import { explainWith } from './explain';
+import { createSecureContext, nativeContextOf, SecureContext, type ContextOptions } from './secure-context';
+import {
+  isBytes,
+  toBuffer,
+  validateBoolean,
+  validateFunction,
+  validateInteger,
+  validateObject,
+  validateOneOf,
+  validateString,
+} from './validate';
+
+export type DtlsRole = 'client' | 'server';
+export type SessionState = 'new' | 'connecting' | 'connected' | 'closed' | 'failed';
+
+export interface SessionOptions extends ContextOptions {
+  role: DtlsRole;
+  /** called with every outgoing datagram; the Buffer is the receiver's to keep */
+  send: (datagram: Buffer) => void;
+  /** a shared context; the context options above are then ignored */
+  context?: SecureContext;
+  /** maximum datagram (UDP payload) size, 256..65507; default 1200 */
+  mtu?: number;
+  /** the peer certificate must match one of these (fail closed) */
+  remoteFingerprints?: Fingerprint[];
+  /** client: SNI and host name verification */
+  servername?: string;
+  /** initial retransmission timeout in ms (doubling, 4 s cap), or next = f(previous ms; 0 for the first) */
+  retransmitTimeout?: number | ((previousMs: number) => number);
+  /** whole-handshake deadline in ms (default 30000) */
+  handshakeTimeout?: number;
+  signal?: AbortSignal;
+  /** server role: HelloVerifyRequest with an HMAC cookie bound to `peer` (default false) */
+  cookieExchange?: boolean;
+  /** the remote address, for cookies and diagnostics */
+  peer?: { address: string; port: number };
+  /** client: a Buffer from getSession() to resume */
+  session?: Buffer;
+}
+
+export interface CipherInfo {
+  name: string;
+  standardName: string;
+  version: string;
+}
+
+export interface HandshakeInfo {
+  role: DtlsRole;
+  protocol: string;
+  cipher: CipherInfo;
+  resumed: boolean;
+  alpnProtocol: string | false;
+  extendedMasterSecret: boolean;
+  peerCertificate?: X509Certificate;
+  verifyResult: { code: number; message: string };
+  /** largest application payload that fits one MTU-sized datagram */
+  maxPayload: number;
+  handshakeMs: number;
+}
+
+export interface SessionStats extends NativeStats {
+  handshakeMs?: number;
+}
+
+export type TimelineEvent =
+  | { at: number; type: 'message'; direction: 'in' | 'out'; message: string; length: number; seq: number }
+  | { at: number; type: 'alert'; direction: 'sent' | 'received'; level: 'warning' | 'fatal'; description: string }
+  | { at: number; type: 'retransmit' }
+  | { at: number; type: 'timer' }
+  | { at: number; type: 'state'; state: SessionState };
+
+export interface DtlsSessionEvents {
+  secureConnect: [info: HandshakeInfo];
+  message: [data: Buffer];
+  alert: [alert: DtlsAlert];
+  error: [err: DtlsError];
+  close: [];
+  keylog: [line: Buffer];
+}
+
+const DEFAULT_MTU = 1200;
+const DEFAULT_HANDSHAKE_TIMEOUT = 30_000;
+const MAX_PLAINTEXT = 16384;
+// OpenSSL gives up after 12 retransmissions of a flight: 13 timeouts cover it.
+const SCHEDULE_LENGTH = 13;
+const STATES: SessionState[] = ['new', 'connecting', 'connected', 'failed', 'closed'];
+
+function retransmitSchedule(opt: SessionOptions['retransmitTimeout']): number[] {
+  const out: number[] = [];
+  if (opt === undefined || typeof opt === 'number') {
+    let t = opt ?? 100;
+    if (opt !== undefined) validateIntegerMs(opt, 'options.retransmitTimeout');
+    for (let i = 0; i < SCHEDULE_LENGTH; i++) {
+      out.push(t);
+      t = Math.min(t * 2, Math.max(4000, opt ?? 0));
+    }
+    return out;
+  }
+  if (typeof opt !== 'function') throw invalidArgType('options.retransmitTimeout', 'of type number or function', opt);
+  let prev = 0;
+  for (let i = 0; i < SCHEDULE_LENGTH; i++) {
+    const next = opt(prev);
+    validateIntegerMs(next, 'options.retransmitTimeout()');
+    out.push(next);
+    prev = next;
+  }
+  return out;
+}
+
+function validateIntegerMs(v: unknown, name: string): void {
+  if (typeof v !== 'number') throw invalidArgType(name, 'of type number', v);
+  if (!(v >= 1 && v <= 60000)) throw outOfRange(name, '>= 1 && <= 60000', v);
+}
+
+/** A DTLS 1.2 session over any datagram transport: datagrams in with receive(), out through `send`. */
+export class DtlsSession extends EventEmitter {
+  #handle: NativeSession | null;
+  readonly #role: DtlsRole;
+  readonly #send: (datagram: Buffer) => void;
+  readonly #handshakeTimeoutMs: number;
+  #state: SessionState = 'new';
+  #timer: NodeJS.Timeout | null = null;
+  #handshakeTimer: NodeJS.Timeout | null = null;
+  #startedAt = 0;
+  #handshakeMs: number | undefined;
+  #info: HandshakeInfo | undefined;
+  #error: DtlsError | undefined;
+  #waiters: Array<{ resolve: (i: HandshakeInfo) => void; reject: (e: Error) => void }> = [];
+  #closing: Promise<void> | undefined;
+  #finalStats: SessionStats | undefined;
+  #finalTimeline: TimelineEvent[] | undefined;
+  #finalSession: Buffer | undefined;
+  #droppedAfterClose = 0;
+  #signal: AbortSignal | undefined;
+  #onAbort: (() => void) | undefined;
+  #processing = false;
+
+  constructor(options: SessionOptions) {
+    super();
+    validateObject(options, 'options');
+    validateOneOf(options.role, 'options.role', ['client', 'server'] as const);
+    validateFunction(options.send, 'options.send');
+    const mtu = options.mtu ?? DEFAULT_MTU;
+    validateInteger(mtu, 'options.mtu', 256, 65507);
+    const handshakeTimeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
+    validateInteger(handshakeTimeout, 'options.handshakeTimeout', 1, 2 ** 31 - 1);
+    this.#role = options.role;
+    this.#send = options.send;
+    this.#handshakeTimeoutMs = handshakeTimeout;
+
+    let context = options.context;
+    if (context !== undefined) {
+      if (!(context instanceof SecureContext)) throw invalidArgType('options.context', 'an instance of SecureContext', context);
+    } else {
+      context = createSecureContext(options);
+    }
+    const native: NativeSessionOptions = {
+      server: options.role === 'server',
+      mtu,
+      rejectUnauthorized: options.rejectUnauthorized !== false,
+      requestCert: options.requestCert === true,
+      cookieExchange: false,
+      schedule: retransmitSchedule(options.retransmitTimeout),
+      keylog: false,
+    };
+    if (options.rejectUnauthorized !== undefined) validateBoolean(options.rejectUnauthorized, 'options.rejectUnauthorized');
+    if (options.requestCert !== undefined) validateBoolean(options.requestCert, 'options.requestCert');
+    if (options.cookieExchange !== undefined) {
+      validateBoolean(options.cookieExchange, 'options.cookieExchange');
+      native.cookieExchange = options.cookieExchange && options.role === 'server';
+    }
+    if (options.peer !== undefined) {
+      validateObject(options.peer, 'options.peer');
+      validateString(options.peer.address, 'options.peer.address');
+      validateInteger(options.peer.port, 'options.peer.port', 0, 65535);
+      native.peerAddress = options.peer.address;
+      native.peerPort = options.peer.port;
+      native.cookiePeer = `${options.peer.address}|${options.peer.port}`;
+    }
+    if (options.remoteFingerprints !== undefined) {
+      native.fingerprints = parseFingerprints(options.remoteFingerprints, 'options.remoteFingerprints');
+    }
+    if (options.servername !== undefined) {
+      validateString(options.servername, 'options.servername');
+      native.servername = options.servername;
+    }
+    if (options.session !== undefined) {
+      if (!isBytes(options.session)) throw invalidArgType('options.session', 'an instance of Buffer', options.session);
+      native.session = toBuffer(options.session);
+    }
+    if (options.signal !== undefined) {
+      const signal = options.signal;
+      if (signal === null || typeof signal !== 'object' || typeof (signal as AbortSignal).aborted !== 'boolean') {
+        throw invalidArgType('options.signal', 'an instance of AbortSignal', signal);
+      }
+      this.#signal = signal;
+    }
+    this.#handle = new binding.SessionHandle(nativeContextOf(context), native);
+
+    // Keylog lines are produced only while someone listens.
+    this.on('newListener', (event: string | symbol) => {
+      if (event === 'keylog' && this.#handle !== null) this.#handle.setKeylog(true);
+    });
+    this.on('removeListener', (event: string | symbol) => {
+      if (event === 'keylog' && this.listenerCount('keylog') === 0 && this.#handle !== null) this.#handle.setKeylog(false);
+    });
+
+    if (this.#signal !== undefined) {
+      if (this.#signal.aborted) {
+        this.#abort();
+      } else {
+        this.#onAbort = () => this.#abort();
+        this.#signal.addEventListener('abort', this.#onAbort, { once: true });
+      }
+    }
+  }
+
+  get role(): DtlsRole {
+    return this.#role;
+  }
+
+  get state(): SessionState {
+    return this.#state;
+  }
+
+  /** Largest application payload that fits one MTU-sized datagram (0 before the handshake). */
+  get maxPayload(): number {
+    return this.#info?.maxPayload ?? 0;
+  }
+
+  /** Starts the handshake (client) or waits for it (server); resolves once connected. */
+  handshake(): Promise<HandshakeInfo> {
+    if (this.#state === 'connected' && this.#info !== undefined) return Promise.resolve(this.#info);
+    if (this.#state === 'failed') return Promise.reject(this.#error ?? new DtlsError('the DTLS session failed', { code: 'ERR_DTLS_INTERNAL' }));
+    if (this.#state === 'closed') return Promise.reject(new DtlsError('the DTLS session is closed', { code: 'ERR_DTLS_CLOSED' }));
+    const p = new Promise<HandshakeInfo>((resolve, reject) => this.#waiters.push({ resolve, reject }));
+    if (this.#state === 'new') {
+      this.#enterConnecting();
+      if (this.#role === 'client') this.#step(null, null, OP_START);
+    }
+    return p;
+  }
+
+  /** Feeds datagrams that arrived from the peer (one Buffer per datagram). */
+  receive(datagram: Buffer | Uint8Array | Array<Buffer | Uint8Array>): void {
+    if (Array.isArray(datagram)) {
+      for (let i = 0; i < datagram.length; i++) {
+        if (!isBytes(datagram[i])) throw invalidArgType(`datagram[${i}]`, 'an instance of Buffer or Uint8Array', datagram[i]);
+      }
+    } else if (!isBytes(datagram)) {
+      throw invalidArgType('datagram', 'an instance of Buffer, Uint8Array or Array', datagram);
+    }
+    if (this.#handle === null) {
+      // Late datagrams after close are normal on a datagram transport.
+      this.#droppedAfterClose += Array.isArray(datagram) ? datagram.length : 1;
+      return;
+    }
+    if (this.#state === 'new' && this.#role === 'server') this.#enterConnecting();
+    this.#step(datagram, null, 0);
+  }
+
+  /** Sends one application message as one DTLS record (1..16384 bytes). */
+  send(data: Buffer | Uint8Array | string): void {
+    if (typeof data !== 'string' && !isBytes(data)) throw invalidArgType('data', 'of type string or an instance of Buffer or Uint8Array', data);
+    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    if (buf.byteLength < 1 || buf.byteLength > MAX_PLAINTEXT) throw outOfRange('data.length', `>= 1 && <= ${MAX_PLAINTEXT}`, buf.byteLength);
+    if (this.#state !== 'connected' || this.#handle === null) {
+      throw invalidState(`cannot send on a DTLS session in state '${this.#state}'`);
+    }
+    this.#step(null, buf, 0);
+  }
+
+  /** Sends close_notify (when connected) and closes; idempotent. */
+  close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    if (this.#handle !== null && this.#state === 'connected') this.#step(null, null, OP_SHUTDOWN);
+    this.#finish('closed', undefined);
+    this.#closing = Promise.resolve();
+    return this.#closing;
+  }
+
+  /** Tears the session down at once, without close_notify. */
+  destroy(error?: Error): void {
+    if (this.#handle === null) return;
+    let err: DtlsError | undefined;
+    if (error !== undefined) {
+      err = error instanceof DtlsError ? error : new DtlsError(error.message, { code: 'ERR_DTLS_INTERNAL', cause: error });
+    }
+    this.#finish(err !== undefined ? 'failed' : 'closed', err);
+  }
+
+  /** Replaces the fingerprints the peer certificate is checked against. */
+  setRemoteFingerprints(fps: Fingerprint[]): void {
+    const parsed = parseFingerprints(fps, 'fingerprints');
+    if (this.#handle === null) throw invalidState(`the DTLS session is ${this.#state}`);
+    this.#handle.setFingerprints(parsed);
+    if (this.#state === 'connected') {
+      const cert = this.#info?.peerCertificate;
+      if (cert === undefined || !matchesAny(cert, parsed)) {
+        this.#fail(new DtlsError('the peer certificate does not match the remote fingerprints set after the handshake', { code: 'ERR_DTLS_FINGERPRINT_MISMATCH' }));
+      }
+    }
+  }
+
+  exportKeyingMaterial(length: number, label: string, context?: Buffer): Buffer {
+    validateInteger(length, 'length', 1, 65535);
+    validateString(label, 'label');
+    if (context !== undefined && !isBytes(context)) throw invalidArgType('context', 'an instance of Buffer', context);
+    if (this.#state !== 'connected' || this.#handle === null) throw invalidState(`keying material needs a connected session (state '${this.#state}')`);
+    return this.#handle.exportKeyingMaterial(length, label, context);
+  }
+
+  getProtocol(): string | null {
+    return this.#info?.protocol ?? null;
+  }
+
+  getCipher(): CipherInfo | undefined {
+    return this.#info?.cipher;
+  }
+
+  getPeerCertificate(): X509Certificate | undefined {
+    return this.#info?.peerCertificate;
+  }
+
+  getALPNProtocol(): string | false {
+    return this.#info?.alpnProtocol ?? false;
+  }
+
+  /** The negotiated session, serialized for resumption (pass it as `session`). */
+  getSession(): Buffer | undefined {
+    if (this.#handle !== null && this.#state === 'connected') return this.#handle.getSession();
+    return this.#finalSession;
+  }
+
+  getStats(): SessionStats {
+    if (this.#finalStats !== undefined) return { ...this.#finalStats };
+    const s: SessionStats = this.#handle!.stats();
+    s.dropped += this.#droppedAfterClose;
+    if (this.#handshakeMs !== undefined) s.handshakeMs = this.#handshakeMs;
+    return s;
+  }
+
+  /** The bounded flight recorder: handshake messages, retransmissions, alerts, state changes. */
+  timeline(): TimelineEvent[] {
+    if (this.#finalTimeline !== undefined) return this.#finalTimeline.slice();
+    return this.#handle !== null ? this.#handle.timeline().map(timelineEvent) : [];
+  }
+
+  // ---- internals ------------------------------------------------------------
+
+  #enterConnecting(): void {
+    this.#state = 'connecting';
+    this.#startedAt = performance.now();
+    this.#handshakeTimer = setTimeout(() => {
+      this.#handshakeTimer = null;
+      if (this.#state === 'connecting') {
+        this.#fail(new DtlsError(`the DTLS handshake did not complete within ${this.#handshakeTimeoutMs} ms`, { code: 'ERR_DTLS_HANDSHAKE_TIMEOUT' }));
+      }
+    }, this.#handshakeTimeoutMs);
+  }
+
+  #abort(): void {
+    this.#fail(new DtlsError('the DTLS session was aborted', { code: 'ERR_DTLS_ABORTED', cause: this.#signal?.reason }));
+  }
+
+  #step(inbound: Uint8Array | Uint8Array[] | null, outbound: Uint8Array | null, ops: number): void {
+    const handle = this.#handle;
+    if (handle === null) return;
+    const r = handle.step(inbound, outbound, ops);
+    this.#process(r);
+  }
+
+  #process(r: NativeStepResult): void {
+    const handle = this.#handle!;
+    let sendError: unknown;
+    const messages: Buffer[] = [];
+    if (r.items !== undefined && r.buf !== undefined) {
+      const { buf, items } = r;
+      for (let i = 0; i < items.length; i += 3) {
+        const chunk = buf.subarray(items[i + 1]!, items[i + 1]! + items[i + 2]!);
+        if (items[i] === 0) {
+          if (sendError !== undefined) continue;
+          try {
+            this.#send(chunk);
+          } catch (e) {
+            sendError = e;
+          }
+        } else {
+          messages.push(chunk);
+        }
+      }
+    }
+    const flags = r.flags;
+    if ((flags & FLAG_CONNECTED) !== 0) this.#connected(handle);
+
+    if (this.#state === 'connecting' && (flags & FLAG_FAILED) === 0) this.#armTimer(r.timeout);
+
+    if (r.keylog !== undefined) for (const line of r.keylog) this.emit('keylog', Buffer.from(`${line}\n`, 'latin1'));
+    if ((flags & FLAG_CONNECTED) !== 0 && this.#state === 'connected') {
+      this.emit('secureConnect', this.#info!);
+      for (const w of this.#waiters.splice(0)) w.resolve(this.#info!);
+    }
+    for (const m of messages) {
+      if (this.#state !== 'connected') break;
+      this.emit('message', m);
+    }
+    const alerts = r.alerts !== undefined ? r.alerts.map((a) => this.#alert(a)) : [];
+    for (const a of alerts) this.emit('alert', a);
+
+    if (sendError !== undefined && this.#handle !== null) {
+      this.#fail(new DtlsError(`the send callback threw: ${(sendError as Error)?.message ?? String(sendError)}`, { code: 'ERR_DTLS_SEND_FAILED', cause: sendError }));
+      return;
+    }
+    if (r.error !== undefined && this.#handle !== null) {
+      this.#fail(this.#failure(r.error, flags, alerts));
+      return;
+    }
+    if ((flags & FLAG_PEER_CLOSED) !== 0 && this.#handle !== null) {
+      this.#finish('closed', undefined);
+    }
+  }
+
+  #connected(handle: NativeSession): void {
+    const n = handle.info();
+    this.#handshakeMs = performance.now() - this.#startedAt;
+    this.#info = {
+      role: this.#role,
+      protocol: n.protocol,
+      cipher: n.cipher ?? { name: '', standardName: '', version: '' },
+      resumed: n.resumed,
+      alpnProtocol: n.alpnProtocol ?? false,
+      extendedMasterSecret: n.extendedMasterSecret,
+      verifyResult: { code: n.verifyResult, message: n.verifyMessage },
+      maxPayload: n.maxPayload,
+      handshakeMs: this.#handshakeMs,
+    };
+    if (n.peerCertificate !== undefined) this.#info.peerCertificate = new X509Certificate(n.peerCertificate);
+    this.#state = 'connected';
+    this.#clearTimers();
+  }
+
+  #alert(a: NativeAlert): DtlsAlert {
+    const description = alertDescription(a.code);
+    const opensslErrors = toEntries(a.errors);
+    const alert: DtlsAlert = {
+      direction: a.sent ? 'sent' : 'received',
+      level: a.level === 2 ? 'fatal' : 'warning',
+      code: a.code,
+      description,
+      opensslErrors,
+      role: this.#role,
+      explanation: undefined as never,
+    };
+    if (a.verifyResult !== 0 || isCertificateAlert(a.code)) alert.verifyResult = { code: a.verifyResult, message: a.verifyMessage };
+    const sent = messageName(a.lastSent);
+    const received = messageName(a.lastReceived);
+    if (sent !== undefined) alert.lastMessageSent = sent;
+    if (received !== undefined) alert.lastMessageReceived = received;
+    alert.explanation = explainWith(opensslErrors, {
+      direction: alert.direction,
+      description,
+      verifyResult: alert.verifyResult,
+      lastMessageSent: alert.lastMessageSent,
+      role: this.#role,
+    });
+    return alert;
+  }
+
+  #failure(f: NativeFailure, flags: number, alerts: DtlsAlert[]): DtlsError {
+    const opensslErrors = toEntries(f.errors);
+    const fatal = alerts.find((a) => a.level === 'fatal');
+    const verifyResult = f.verifyResult !== 0 ? { code: f.verifyResult, message: f.verifyMessage } : undefined;
+    let code: string;
+    let message: string;
+    const last = opensslErrors[opensslErrors.length - 1];
+    const where = last !== undefined ? ` (${last.reason} in ${last.function})` : '';
+    if ((flags & FLAG_FINGERPRINT) !== 0) {
+      code = 'ERR_DTLS_FINGERPRINT_MISMATCH';
+      message = 'the peer certificate does not match any of the remote fingerprints';
+    } else if ((flags & FLAG_TIMED_OUT) !== 0) {
+      code = 'ERR_DTLS_HANDSHAKE_TIMEOUT';
+      message = `the DTLS handshake timed out: the peer did not answer our retransmissions${where}`;
+    } else if (fatal !== undefined && fatal.direction === 'sent') {
+      code = 'ERR_DTLS_ALERT_SENT';
+      message = `DTLS handshake failed: we sent fatal alert ${fatal.description}${where}`;
+    } else if (fatal !== undefined) {
+      code = 'ERR_DTLS_ALERT_RECEIVED';
+      message = `DTLS handshake failed: the peer sent fatal alert ${fatal.description}` + (fatal.lastMessageSent !== undefined ? ` after our ${fatal.lastMessageSent}` : '');
+    } else {
+      const err = new DtlsError(`DTLS failed${where}`, { opensslErrors });
+      code = err.code;
+      message = err.message;
+    }
+    if (this.#state === 'connected' && fatal === undefined && code !== 'ERR_DTLS_HANDSHAKE_TIMEOUT') message = message.replace('handshake ', '');
+    const explanation = fatal?.explanation ?? explainWith(opensslErrors, { verifyResult });
+    const err = new DtlsError(message, { code, opensslErrors, explanation, ...(fatal !== undefined ? { alert: fatal } : {}) });
+    if (verifyResult !== undefined) err.verifyResult = verifyResult;
+    return err;
+  }
+
+  #armTimer(timeout: number): void {
+    if (this.#timer !== null) {
+      clearTimeout(this.#timer);
+      this.#timer = null;
+    }
+    if (timeout < 0) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      if (this.#state === 'connecting') this.#step(null, null, OP_TIMER);
+    }, timeout);
+  }
+
+  #clearTimers(): void {
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    if (this.#handshakeTimer !== null) clearTimeout(this.#handshakeTimer);
+    this.#timer = null;
+    this.#handshakeTimer = null;
+  }
+
+  #fail(err: DtlsError): void {
+    if (this.#handle === null) return;
+    this.#finish('failed', err);
+  }
+
+  #finish(state: 'closed' | 'failed', err: DtlsError | undefined): void {
+    const handle = this.#handle;
+    if (handle === null) return;
+    this.#clearTimers();
+    if (this.#signal !== undefined && this.#onAbort !== undefined) this.#signal.removeEventListener('abort', this.#onAbort);
+    // Keep what getters need after the native session is gone.
+    const stats: SessionStats = handle.stats();
+    stats.dropped += this.#droppedAfterClose;
+    if (this.#handshakeMs !== undefined) stats.handshakeMs = this.#handshakeMs;
+    this.#finalStats = stats;
+    this.#finalTimeline = handle.timeline().map(timelineEvent);
+    if (this.#state === 'connected') this.#finalSession = handle.getSession();
+    this.#handle = null;
+    handle.destroy();
+    this.#state = state;
+    this.#error = err;
+    const waiters = this.#waiters.splice(0);
+    const rejection = err ?? new DtlsError('the DTLS session was closed before the handshake completed', { code: 'ERR_DTLS_CLOSED' });
+    for (const w of waiters) w.reject(rejection);
+    if (err !== undefined && (this.listenerCount('error') > 0 || waiters.length === 0)) this.emit('error', err);
+    this.emit('close');
+  }
+}
+
+function parseFingerprints(fps: unknown, name: string) {
+  if (!Array.isArray(fps)) throw invalidArgType(name, 'an instance of Array', fps);
+  return fps.map((f, i) => parseFingerprint(f, `${name}[${i}]`));
+}
+
+function matchesAny(cert: X509Certificate, fps: Array<{ algorithm: string; digest: Buffer }>): boolean {
+  const { createHash } = require('node:crypto') as typeof import('node:crypto');
+  return fps.some((f) => createHash(f.algorithm.toLowerCase()).update(cert.raw).digest().equals(f.digest));
+}
+
+const STATE_BY_CODE: Record<number, SessionState> = { 1: 'connecting', 2: 'connected', 3: 'failed', 4: 'closed' };
+
+function timelineEvent(row: NativeTimelineRow): TimelineEvent {
+  const [at, kind, dir, type, len, seq] = row;
+  switch (kind) {
+    case 0:
+    case 1:
+      return { at, type: 'message', direction: dir === 1 ? 'out' : 'in', message: messageName(type) ?? String(type), length: len, seq };
+    case 2:
+      return { at, type: 'alert', direction: dir === 1 ? 'sent' : 'received', level: len === 2 ? 'fatal' : 'warning', description: alertDescription(type) };
+    case 3:
+      return { at, type: 'retransmit' };
+    case 4:
+      return { at, type: 'state', state: STATE_BY_CODE[type] ?? STATES[0]! };
+    default:
+      return { at, type: 'timer' };
+  }
+}
+
+// Typed events for DtlsSession.
+export interface DtlsSession {
+  on<K extends keyof DtlsSessionEvents>(event: K, listener: (...args: DtlsSessionEvents[K]) => void): this;
+  once<K extends keyof DtlsSessionEvents>(event: K, listener: (...args: DtlsSessionEvents[K]) => void): this;
+  off<K extends keyof DtlsSessionEvents>(event: K, listener: (...args: DtlsSessionEvents[K]) => void): this;
+  emit<K extends keyof DtlsSessionEvents>(event: K, ...args: DtlsSessionEvents[K]): boolean;
+  on(event: 'newListener' | 'removeListener', listener: (event: string | symbol) => void): this;
+}
