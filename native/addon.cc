@@ -35,6 +35,7 @@ DtlsAddon::DtlsAddon(Napi::Env env, Napi::Object exports) {
                   InstanceMethod("setErrorFactory", &DtlsAddon::SetErrorFactory),
                   InstanceMethod("generateCertificate", &DtlsAddon::GenerateCertificate),
                   InstanceMethod("liveSessions", &DtlsAddon::LiveSessions),
+                  InstanceMethod("errorQueueSnapshot", &DtlsAddon::ErrorQueueSnapshot),
                   InstanceValue("ContextHandle", ctx),
                   InstanceValue("SessionHandle", sess),
                   InstanceValue("opensslVersion", Napi::String::New(env, OpenSSL_version(OPENSSL_VERSION))),
@@ -100,6 +101,11 @@ Napi::Value DtlsAddon::SetErrorFactory(const Napi::CallbackInfo& info) {
 
 Napi::Value DtlsAddon::GenerateCertificate(const Napi::CallbackInfo& info) {
   return StartGenerateCertificate(info);
+}
+
+// Diagnostics and tests: this thread's queue as it is, without consuming it.
+Napi::Value DtlsAddon::ErrorQueueSnapshot(const Napi::CallbackInfo& info) {
+  return ErrorListToJs(info.Env(), SnapshotErrors());
 }
 
 Napi::Value DtlsAddon::LiveSessions(const Napi::CallbackInfo& info) {

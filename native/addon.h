@@ -36,6 +36,7 @@ class DtlsAddon : public Napi::Addon<DtlsAddon> {
   Napi::Value SetErrorFactory(const Napi::CallbackInfo& info);
   Napi::Value GenerateCertificate(const Napi::CallbackInfo& info);
   Napi::Value LiveSessions(const Napi::CallbackInfo& info);
+  Napi::Value ErrorQueueSnapshot(const Napi::CallbackInfo& info);
   void Cleanup();
   static void RunCleanupHook(DtlsAddon* self);
 

@@ -130,6 +130,8 @@ export interface NativeBinding {
   setErrorFactory(factory: (message: string, errors: NativeErrorEntry[]) => Error): void;
   generateCertificate(keyType: string, commonName: string, days: number): Promise<{ cert: string; key: string }>;
   liveSessions(): number;
+  /** this thread's OpenSSL error queue, read without consuming it (tests, diagnostics) */
+  errorQueueSnapshot(): NativeErrorEntry[];
   opensslVersion: string;
   opensslVersionNumber: number;
   headerVersion: string;
