@@ -88,6 +88,14 @@ export function toEntries(list: readonly NativeErrorEntry[]): OpenSSLErrorEntry[
 }
 
 /** The entry that names the path: the last "SSL routines" entry, else the last one. */
+/** The source path from OpenSSL's own tree ("ssl/statem/statem_srvr.c"), whatever the build prefix. */
+export function shortSourcePath(file: string): string {
+  let best = -1;
+  for (const dir of ['/ssl/', '/crypto/', '/providers/']) best = Math.max(best, file.lastIndexOf(dir));
+  if (best >= 0) return file.slice(best + 1);
+  return file.replace(/^(\.\.\/)+/, '');
+}
+
 export function isSslEntry(entry: OpenSSLErrorEntry): boolean {
   return libraryNumber(entry) === 20;
 }

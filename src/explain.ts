@@ -2,7 +2,7 @@
 // (function, reason) of the last "SSL routines" entry, as verified on OpenSSL
 // 3.0.19 (see the project's alert-path notes). Unknown paths get an honest
 // generic explanation that names the function and reason — never a guess.
-import { classifyingEntry, type DtlsAlert, type OpenSSLErrorEntry } from './errors';
+import { classifyingEntry, shortSourcePath, type DtlsAlert, type OpenSSLErrorEntry } from './errors';
 
 export interface Explanation {
   /** the OpenSSL function that raised the deciding entry, e.g. 'tls_process_finished' */
@@ -275,7 +275,7 @@ function explainEntries(entries: readonly OpenSSLErrorEntry[], ctx: Context): Ex
   }
   const hit = TABLE[`${last.function}|${last.reason}`];
   if (hit !== undefined) return fromEntry(last.function, hit);
-  const where = last.file !== '' ? ` (${last.file.replace(/^.*?(ssl\/|crypto\/|providers\/)/, '$1')}:${last.line})` : '';
+  const where = last.file !== '' ? ` (${shortSourcePath(last.file)}:${last.line})` : '';
   return {
     path: last.function || 'unknown',
     summary: `OpenSSL raised "${last.reason}" in ${last.function || 'an unnamed function'}`,
