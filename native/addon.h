@@ -8,6 +8,8 @@
 
 #include <unordered_set>
 
+#include "datagram_bio.h"
+
 namespace dtls {
 
 class SessionHandle;
@@ -22,6 +24,11 @@ class DtlsAddon : public Napi::Addon<DtlsAddon> {
   Napi::FunctionReference context_ctor;
   Napi::FunctionReference session_ctor;
   Napi::FunctionReference error_factory;
+
+  // Scratch space for one step's output (datagrams and plaintexts). Steps run
+  // one at a time on this env's thread and copy their output into a single JS
+  // Buffer before returning, so one arena serves every session of the env.
+  Arena& step_arena() { return step_arena_; }
 
   void Register(SessionHandle* s) { sessions_.insert(s); }
   void Unregister(SessionHandle* s) { sessions_.erase(s); }
@@ -45,6 +52,7 @@ class DtlsAddon : public Napi::Addon<DtlsAddon> {
   bool hook_ran_ = false;
 
   std::unordered_set<SessionHandle*> sessions_;
+  Arena step_arena_;
   X509_STORE* default_roots_ = nullptr;
   bool tearing_down_ = false;
 };

@@ -39,6 +39,14 @@ uint8_t* Arena::Release(size_t* size) {
   return p;
 }
 
+void Arena::Trim(size_t keep) {
+  if (cap_ > keep && size_ == 0) {
+    std::free(data_);
+    data_ = nullptr;
+    cap_ = 0;
+  }
+}
+
 void Arena::Clear() {
   size_ = 0;
   items_.clear();

@@ -38,6 +38,10 @@ class Arena {
   void Append(Kind kind, const uint8_t* p, size_t n);
 
   size_t size() const { return size_; }
+  const uint8_t* data() const { return data_; }
+  size_t capacity() const { return cap_; }
+  // Returns memory to the system when a burst made the arena large.
+  void Trim(size_t keep);
   const std::vector<Item>& items() const { return items_; }
   bool empty() const { return items_.empty(); }
   // Transfers ownership of the bytes to the caller (free() them) and resets.

@@ -141,7 +141,7 @@ SessionHandle::SessionHandle(const Napi::CallbackInfo& info)
   SSL* ssl = ssl_.get();
   SSL_set_app_data(ssl, this);
 
-  bio_state_.out = &arena_;
+  bio_state_.out = nullptr;  // set per step: OpenSSL writes only during steps
   bio_state_.datagrams_out = &datagrams_out_;
   bio_state_.bytes_out = &bytes_out_;
   if (o.Get("peerAddress").IsString()) {
@@ -475,11 +475,12 @@ bool SessionHandle::DriveHandshake() {
 void SessionHandle::ReadAll() {
   SSL* ssl = ssl_.get();
   for (int i = 0; i < kMaxRecordsPerDatagram; i++) {
-    uint8_t* dst = arena_.Reserve(kMaxPlaintext);
+    // Decrypt straight into the step arena; only what a record holds is kept.
+    uint8_t* dst = arena_->Reserve(kMaxPlaintext);
     ERR_clear_error();
     int n = SSL_read(ssl, dst, kMaxPlaintext);
     if (n > 0) {
-      arena_.Commit(Arena::kMessage, static_cast<size_t>(n));
+      arena_->Commit(Arena::kMessage, static_cast<size_t>(n));
       messages_in_++;
       continue;
     }
@@ -585,7 +586,18 @@ Napi::Value SessionHandle::Step(const Napi::CallbackInfo& info) {
   } reset{&in_step_};
 
   uint32_t ops = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() : 0;
-  arena_.Clear();
+  arena_ = &addon_->step_arena();
+  arena_->Clear();
+  bio_state_.out = arena_;
+  struct Detach {
+    SessionHandle* s;
+    ~Detach() {
+      s->bio_state_.out = nullptr;
+      s->arena_->Clear();
+      s->arena_->Trim(256 * 1024);
+      s->arena_ = nullptr;
+    }
+  } detach{this};
   alerts_.clear();
   keylog_lines_.clear();
   step_connected_ = false;
@@ -638,8 +650,8 @@ Napi::Value SessionHandle::Step(const Napi::CallbackInfo& info) {
 
 Napi::Object SessionHandle::BuildResult(Napi::Env env) {
   Napi::Object r = Napi::Object::New(env);
-  if (!arena_.empty()) {
-    const std::vector<Arena::Item>& items = arena_.items();
+  if (!arena_->empty()) {
+    const std::vector<Arena::Item>& items = arena_->items();
     Napi::Array list = Napi::Array::New(env, items.size() * 3);
     uint32_t k = 0;
     for (const Arena::Item& it : items) {
@@ -647,9 +659,9 @@ Napi::Object SessionHandle::BuildResult(Napi::Env env) {
       list.Set(k++, Napi::Number::New(env, it.offset));
       list.Set(k++, Napi::Number::New(env, it.length));
     }
-    size_t size = 0;
-    uint8_t* bytes = arena_.Release(&size);
-    r.Set("buf", Napi::Buffer<uint8_t>::NewOrCopy(env, bytes, size, [](Napi::Env, uint8_t* p) { std::free(p); }));
+    // One JS allocation per step, sized to what the step produced; the
+    // datagrams and messages are views into it.
+    r.Set("buf", Napi::Buffer<uint8_t>::Copy(env, arena_->data(), arena_->size()));
     r.Set("items", list);
   }
   if (!alerts_.empty()) {

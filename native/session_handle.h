@@ -99,7 +99,7 @@ class SessionHandle : public Napi::ObjectWrap<SessionHandle> {
   std::shared_ptr<ContextState> ctx_;
   SslPtr ssl_;
   DatagramBioState bio_state_;
-  Arena arena_;
+  Arena* arena_ = nullptr;  // the env's step arena, set for the duration of a step
   bool is_server_ = false;
   bool destroyed_ = false;
   bool in_step_ = false;

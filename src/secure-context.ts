@@ -41,11 +41,16 @@ export class SecureContext {
   readonly #native: NativeContext;
   /** @internal */
   readonly [kNative]: NativeContext;
+  /** the verification policy sessions on this context inherit unless they set their own */
+  readonly rejectUnauthorized: boolean;
+  readonly requestCert: boolean;
 
   /** @internal use createSecureContext() */
-  constructor(native: NativeContext) {
+  constructor(native: NativeContext, policy: { rejectUnauthorized: boolean; requestCert: boolean }) {
     this.#native = native;
     this[kNative] = native;
+    this.rejectUnauthorized = policy.rejectUnauthorized;
+    this.requestCert = policy.requestCert;
   }
 
   /** The DTLS cipher suites this context offers or accepts, in order (OpenSSL names). */
@@ -132,7 +137,11 @@ export function nativeContextOptions(options: ContextOptions): NativeContextOpti
 
 /** Creates a context (an OpenSSL SSL_CTX) that many sessions can share. Throws DtlsError on OpenSSL failures. */
 export function createSecureContext(options: ContextOptions = {}): SecureContext {
-  return new SecureContext(new binding.ContextHandle(nativeContextOptions(options)));
+  const native = new binding.ContextHandle(nativeContextOptions(options));
+  return new SecureContext(native, {
+    rejectUnauthorized: options.rejectUnauthorized !== false,
+    requestCert: options.requestCert === true,
+  });
 }
 
 export { isBytes };

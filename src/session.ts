@@ -182,8 +182,8 @@ export class DtlsSession extends EventEmitter {
     const native: NativeSessionOptions = {
       server: options.role === 'server',
       mtu,
-      rejectUnauthorized: options.rejectUnauthorized !== false,
-      requestCert: options.requestCert === true,
+      rejectUnauthorized: options.rejectUnauthorized ?? context.rejectUnauthorized,
+      requestCert: options.requestCert ?? context.requestCert,
       cookieExchange: false,
       schedule: retransmitSchedule(options.retransmitTimeout),
       keylog: false,
@@ -416,12 +416,14 @@ export class DtlsSession extends EventEmitter {
       }
     }
     const flags = r.flags;
-    if ((flags & FLAG_CONNECTED) !== 0) this.#connected(handle);
+    // A send callback may deliver synchronously to a peer that answers
+    // synchronously: this session can have moved on (or ended) meanwhile.
+    if ((flags & FLAG_CONNECTED) !== 0 && this.#handle === handle && this.#state === 'connecting') this.#connected(handle);
 
     if (this.#state === 'connecting' && (flags & FLAG_FAILED) === 0) this.#armTimer(r.timeout);
 
     if (r.keylog !== undefined) for (const line of r.keylog) this.emit('keylog', Buffer.from(`${line}\n`, 'latin1'));
-    if ((flags & FLAG_CONNECTED) !== 0 && this.#state === 'connected') {
+    if ((flags & FLAG_CONNECTED) !== 0 && this.#state === 'connected' && this.#handle === handle) {
       this.emit('secureConnect', this.#info!);
       for (const w of this.#waiters.splice(0)) w.resolve(this.#info!);
     }
