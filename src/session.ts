@@ -21,7 +21,7 @@ import {
   type NativeTimelineRow,
 } from './binding';
 import { parseFingerprint, type Fingerprint } from './certificate';
-import { DtlsError, invalidArgType, invalidState, outOfRange, toEntries, type DtlsAlert } from './errors';
+import { DtlsError, invalidArgType, invalidArgValue, invalidState, outOfRange, toEntries, type DtlsAlert } from './errors';
 import { explainWith } from './explain';
 import { createSecureContext, nativeContextOf, SecureContext, type ContextOptions } from './secure-context';
 import {
@@ -201,6 +201,10 @@ export class DtlsSession extends EventEmitter {
       native.peerAddress = options.peer.address;
       native.peerPort = options.peer.port;
       native.cookiePeer = `${options.peer.address}|${options.peer.port}`;
+    }
+    if (native.cookieExchange && native.cookiePeer === undefined) {
+      // A cookie proves the client can receive at an address: without one it proves nothing.
+      throw invalidArgValue('options.peer', options.peer, 'is required with cookieExchange (the cookie is bound to the peer address)');
     }
     if (options.remoteFingerprints !== undefined) {
       native.fingerprints = parseFingerprints(options.remoteFingerprints, 'options.remoteFingerprints');

@@ -25,6 +25,8 @@ export type DtlsOverUdpOptions = Omit<SessionOptions, 'send'> & {
    * cookies bind to). Default: the session is built at once (so listeners can be attached before data flows).
    */
   peerFromFirstDatagram?: boolean;
+  /** observes every datagram sent to or received from the remote (e.g. to check sizes against the MTU) */
+  onDatagram?: (direction: 'in' | 'out', datagram: Buffer) => void;
 };
 
 export interface DtlsOverUdp {
@@ -45,7 +47,7 @@ const CLOSE_TIMEOUT_MS = 2000;
 
 /** Binds a udp4 socket on 127.0.0.1 and wires a DtlsSession to it. Resolves once the socket is bound. */
 export async function dtlsOverUdp(options: DtlsOverUdpOptions): Promise<DtlsOverUdp> {
-  const { remote: initialRemote, bindPort = 0, peerFromFirstDatagram = false, ...sessionOptions } = options;
+  const { remote: initialRemote, bindPort = 0, peerFromFirstDatagram = false, onDatagram, ...sessionOptions } = options;
   if (sessionOptions.role === 'client' && initialRemote === undefined) {
     throw new TypeError('dtlsOverUdp: a client needs options.remote');
   }
@@ -77,6 +79,7 @@ export async function dtlsOverUdp(options: DtlsOverUdpOptions): Promise<DtlsOver
   let onSendsDone: (() => void) | undefined;
   const send = (datagram: Buffer): void => {
     if (remote === undefined || socketClosed || closingSocket) return; // nowhere to send yet / closed: drop
+    onDatagram?.('out', datagram);
     pendingSends++;
     socket.send(datagram, remote.port, remote.address, () => {
       pendingSends--;
@@ -101,6 +104,7 @@ export async function dtlsOverUdp(options: DtlsOverUdpOptions): Promise<DtlsOver
     } else if (rinfo.address !== remote.address || rinfo.port !== remote.port) {
       return; // single-peer helper: ignore strangers
     }
+    onDatagram?.('in', msg);
     const s = session ?? makeSession(remote);
     s.receive(msg);
   });
