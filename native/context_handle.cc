@@ -139,7 +139,8 @@ void ContextHandle::Configure(Napi::Env env, Napi::Object o) {
       const SSL_CIPHER* c = sk_SSL_CIPHER_value(sk, i);
       std::string name = SSL_CIPHER_get_name(c);
       // CCM_8's 64-bit tag is below what a default should accept.
-      bool safe = SSL_CIPHER_is_aead(c) == 1 && SSL_CIPHER_get_kx_nid(c) != NID_kx_rsa &&
+      int kx = SSL_CIPHER_get_kx_nid(c);
+      bool safe = SSL_CIPHER_is_aead(c) == 1 && kx != NID_kx_rsa && kx != NID_kx_rsa_psk &&
                   SSL_CIPHER_get_auth_nid(c) != NID_auth_null && name.find("CCM8") == std::string::npos;
       if (safe || named.count(name) != 0) {
         if (!kept.empty()) kept.push_back(':');
@@ -241,8 +242,8 @@ void ContextHandle::Configure(Napi::Env env, Napi::Object o) {
         }
         count++;
       }
-      ClearPemEof();
       if (count == 0) ThrowDtlsError(env, "could not read a CA certificate (ca[" + std::to_string(i) + "])");
+      ClearPemEof();
     }
     SSL_CTX_set_cert_store(ctx, store.release());
     state_->explicit_ca = true;

@@ -58,18 +58,54 @@ DatagramBioState* StateOf(BIO* b) {
   return static_cast<DatagramBioState*>(BIO_get_data(b));
 }
 
+// Length of the whole DTLS record starting at p, or 0 if p..end is not one.
+size_t RecordLength(const uint8_t* p, const uint8_t* end) {
+  if (end - p < 13) return 0;
+  size_t n = 13 + ((static_cast<size_t>(p[11]) << 8) | p[12]);
+  return static_cast<size_t>(end - p) >= n ? n : 0;
+}
+
+void EmitDatagram(DatagramBioState* s, const uint8_t* p, size_t n) {
+  s->out->Append(Arena::kDatagram, p, n);
+  if (s->datagrams_out != nullptr) (*s->datagrams_out)++;
+  if (s->bytes_out != nullptr) (*s->bytes_out) += static_cast<uint64_t>(n);
+}
+
 int BioWrite(BIO* b, const char* data, int len) {
   BIO_clear_retry_flags(b);
   DatagramBioState* s = StateOf(b);
   if (s == nullptr || s->out == nullptr || len < 0) return -1;
+  const uint8_t* p = reinterpret_cast<const uint8_t*>(data);
+  const uint8_t* end = p + len;
   try {
-    s->out->Append(Arena::kDatagram, reinterpret_cast<const uint8_t*>(data),
-                   static_cast<size_t>(len));
+    if (s->mtu <= 0 || len <= s->mtu) {
+      EmitDatagram(s, p, static_cast<size_t>(len));
+      return len;
+    }
+    // OpenSSL packs a flight's records into one write against its MTU, but
+    // does not count an encrypted record's AEAD overhead when it packs (e.g.
+    // NewSessionTicket + CCS + Finished at small MTUs). Split such a write at
+    // record boundaries so no handshake datagram exceeds the MTU. A single
+    // record larger than the MTU (application data above maxPayload) stays
+    // whole: DTLS cannot fragment it.
+    const uint8_t* start = p;
+    const uint8_t* cur = p;
+    while (cur < end) {
+      size_t rec = RecordLength(cur, end);
+      if (rec == 0) {  // not record-framed: pass through untouched
+        EmitDatagram(s, start, static_cast<size_t>(end - start));
+        return len;
+      }
+      if (cur > start && static_cast<long>(cur + rec - start) > s->mtu) {
+        EmitDatagram(s, start, static_cast<size_t>(cur - start));
+        start = cur;
+      }
+      cur += rec;
+    }
+    if (cur > start) EmitDatagram(s, start, static_cast<size_t>(cur - start));
   } catch (const std::bad_alloc&) {
     return -1;
   }
-  if (s->datagrams_out != nullptr) (*s->datagrams_out)++;
-  if (s->bytes_out != nullptr) (*s->bytes_out) += static_cast<uint64_t>(len);
   return len;
 }
 

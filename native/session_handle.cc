@@ -198,6 +198,7 @@ SessionHandle::SessionHandle(const Napi::CallbackInfo& info)
 
   if (!is_server_ && o.Get("servername").IsString()) {
     std::string name = o.Get("servername").As<Napi::String>().Utf8Value();
+    servername_ = name;
     unsigned char tmp[16];
     bool is_ip = inet_pton(AF_INET, name.c_str(), tmp) == 1 || inet_pton(AF_INET6, name.c_str(), tmp) == 1;
     if (!is_ip && SSL_set_tlsext_host_name(ssl, name.c_str()) != 1) ThrowDtlsError(env, "invalid servername");
@@ -215,8 +216,15 @@ SessionHandle::SessionHandle(const Napi::CallbackInfo& info)
     const unsigned char* p = u.Data();
     SslSessionPtr s(d2i_SSL_SESSION(nullptr, &p, static_cast<long>(u.ByteLength())));
     if (!s) ThrowDtlsError(env, "could not decode the session to resume");
+    // Resuming skips the Certificate message and so every peer check: offer
+    // the session only if its peer would pass this session's policy now.
     if (SSL_set_session(ssl, s.get()) != 1) ThrowDtlsError(env, "could not set the session to resume");
+    if (!SessionAcceptable(s.get())) {
+      SSL_set_session(ssl, nullptr);
+      ERR_clear_error();
+    }
   }
+  ApplyResumptionPolicy();
   keylog_ = o.Get("keylog").ToBoolean();
 
   timeline_.reserve(16);
@@ -259,6 +267,79 @@ void SessionHandle::ApplyVerifyMode() {
     }
   }
   SSL_set_verify(ssl_.get(), mode, VerifyCallback);
+}
+
+bool SessionHandle::MatchesFingerprints(X509* cert) const {
+  if (cert == nullptr) return false;
+  for (const Fingerprint& f : fingerprints_) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    if (X509_digest(cert, f.md, md, &md_len) == 1 && md_len == f.digest.size() &&
+        CRYPTO_memcmp(md, f.digest.data(), md_len) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Would the peer recorded in `sess` (set on this SSL) pass this session's
+// verification now?
+bool SessionHandle::SessionAcceptable(SSL_SESSION* sess) const {
+  X509* peer = SSL_SESSION_get0_peer(sess);
+  if (has_fingerprints_) return MatchesFingerprints(peer);
+  if (!reject_unauthorized_) return true;
+  // SSL_set_session copied the session's verify result into the SSL.
+  if (peer == nullptr || SSL_get_verify_result(ssl_.get()) != X509_V_OK) return false;
+  if (!servername_.empty()) {
+    unsigned char tmp[16];
+    bool is_ip = inet_pton(AF_INET, servername_.c_str(), tmp) == 1 || inet_pton(AF_INET6, servername_.c_str(), tmp) == 1;
+    int ok = is_ip ? X509_check_ip_asc(peer, servername_.c_str(), 0)
+                   : X509_check_host(peer, servername_.c_str(), servername_.size(), 0, nullptr);
+    if (ok != 1) return false;
+  }
+  // Verified once, maybe against another trust store: check the leaf against
+  // this context's store. A leaf that needs intermediates cannot be rechecked
+  // (sessions keep only the leaf): then no resumption, a full handshake.
+  X509_STORE* store = SSL_CTX_get_cert_store(ctx_->ctx.get());
+  X509_STORE_CTX* vctx = X509_STORE_CTX_new();
+  if (vctx == nullptr || store == nullptr) {
+    X509_STORE_CTX_free(vctx);
+    return false;
+  }
+  bool ok = X509_STORE_CTX_init(vctx, store, peer, nullptr) == 1 && X509_verify_cert(vctx) == 1;
+  X509_STORE_CTX_free(vctx);
+  return ok;
+}
+
+// A server resumes only sessions made under the same verification policy:
+// the session id context (which OpenSSL compares for cached sessions and
+// tickets alike) is derived from requestCert/rejectUnauthorized and the
+// expected fingerprints, so a ticket from a connection with other (or no)
+// fingerprint checks gets a full handshake.
+void SessionHandle::ApplyResumptionPolicy() {
+  if (!is_server_) return;
+  EVP_MD_CTX* md = EVP_MD_CTX_new();
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int out_len = 0;
+  bool ok = md != nullptr && EVP_DigestInit_ex(md, EVP_sha256(), nullptr) == 1;
+  const unsigned char tag[] = {'d', 't', 'l', 's', static_cast<unsigned char>(request_cert_),
+                               static_cast<unsigned char>(reject_unauthorized_),
+                               static_cast<unsigned char>(has_fingerprints_)};
+  ok = ok && EVP_DigestUpdate(md, tag, sizeof(tag)) == 1;
+  for (const Fingerprint& f : fingerprints_) {
+    const char* name = EVP_MD_get0_name(f.md);
+    ok = ok && EVP_DigestUpdate(md, name, std::strlen(name)) == 1 &&
+         EVP_DigestUpdate(md, f.digest.data(), f.digest.size()) == 1;
+  }
+  ok = ok && EVP_DigestFinal_ex(md, out, &out_len) == 1;
+  EVP_MD_CTX_free(md);
+  if (!ok) {
+    // Cannot bind the policy: refuse resumption outright.
+    SSL_set_options(ssl_.get(), SSL_OP_NO_TICKET);
+    out_len = 0;
+  }
+  unsigned int n = out_len > SSL_MAX_SID_CTX_LENGTH ? SSL_MAX_SID_CTX_LENGTH : out_len;
+  if (n > 0) SSL_set_session_id_context(ssl_.get(), out, n);
 }
 
 void SessionHandle::Record(uint8_t kind, uint8_t dir, uint16_t type, uint32_t len, uint32_t seq) {
@@ -344,17 +425,7 @@ int SessionHandle::VerifyCallback(int preverify_ok, X509_STORE_CTX* store) {
   if (s->has_fingerprints_) {
     if (!s->fingerprint_checked_) {
       s->fingerprint_checked_ = true;
-      X509* leaf = X509_STORE_CTX_get0_cert(store);
-      s->fingerprint_ok_ = false;
-      for (const Fingerprint& f : s->fingerprints_) {
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned int md_len = 0;
-        if (leaf != nullptr && X509_digest(leaf, f.md, md, &md_len) == 1 && md_len == f.digest.size() &&
-            CRYPTO_memcmp(md, f.digest.data(), md_len) == 0) {
-          s->fingerprint_ok_ = true;
-          break;
-        }
-      }
+      s->fingerprint_ok_ = s->MatchesFingerprints(X509_STORE_CTX_get0_cert(store));
     }
     if (!s->fingerprint_ok_) {
       // Never a bare 0: name the reason so OpenSSL sends handshake_failure
@@ -378,8 +449,11 @@ unsigned int SessionHandle::TimerCallback(SSL* ssl, unsigned int previous_us) {
   if (s == nullptr || s->schedule_us_.empty()) return previous_us == 0 ? 1000000 : previous_us * 2;
   if (previous_us == 0) {
     s->schedule_index_ = 0;
-  } else if (s->schedule_index_ + 1 < s->schedule_us_.size()) {
-    s->schedule_index_++;
+  } else {
+    // Called by DTLSv1_handle_timeout right before a flight is resent.
+    s->step_timer_retransmits_++;
+    s->Record(kTlRetransmit, 1, 0, 0, 0);
+    if (s->schedule_index_ + 1 < s->schedule_us_.size()) s->schedule_index_++;
   }
   return s->schedule_us_[s->schedule_index_];
 }
@@ -435,6 +509,11 @@ void SessionHandle::Fail(int ssl_error, ErrorList errors) {
   failed_ = true;
   step_failed_ = true;
   failure_ssl_error_ = ssl_error;
+  // Retransmissions exhausted: OpenSSL may hit this inside any call (a timer
+  // under 15 ms counts as expired at once), not only in HandleTimer.
+  for (const ErrorEntry& e : errors) {
+    if (e.lib == ERR_LIB_SSL && e.reason_code == SSL_R_READ_TIMEOUT_EXPIRED) timed_out_ = true;
+  }
   failure_errors_ = std::move(errors);
   Record(kTlState, 0, kStFailed, 0, 0);
 }
@@ -457,6 +536,18 @@ bool SessionHandle::DriveHandshake() {
   int e = SSL_get_error(ssl, r);
   if (r == 1) {
     AfterCall(e);
+    if (!connected_ && has_fingerprints_ && SSL_session_reused(ssl) == 1) {
+      // Belt and braces: the policy above should have prevented this.
+      X509Ptr peer(SSL_get1_peer_certificate(ssl));
+      if (!MatchesFingerprints(peer.get())) {
+        fingerprint_mismatch_ = true;
+        ERR_clear_error();
+        SSL_shutdown(ssl);
+        ERR_clear_error();
+        Fail(SSL_ERROR_SSL, {});
+        return false;
+      }
+    }
     if (!connected_) {
       connected_ = true;
       step_connected_ = true;
@@ -560,7 +651,6 @@ void SessionHandle::HandleTimer() {
     Fail(SSL_ERROR_SSL, DrainErrors());
     return;
   }
-  if (r > 0) Record(kTlRetransmit, 1, 0, 0, 0);
   AfterCall(0);
 }
 
@@ -603,6 +693,7 @@ Napi::Value SessionHandle::Step(const Napi::CallbackInfo& info) {
   step_connected_ = false;
   step_failed_ = false;
   step_retransmitted_ = false;
+  step_timer_retransmits_ = 0;
   ClearErrorOnReturn guard;
 
   if ((ops & kOpStart) != 0 && !started_ && !failed_ && !closed_) DriveHandshake();
@@ -644,7 +735,10 @@ Napi::Value SessionHandle::Step(const Napi::CallbackInfo& info) {
     }
   }
   if ((ops & kOpShutdown) != 0) Shutdown();
-  if (step_retransmitted_) retransmits_++;
+  // Flights resent: each timer expiry resends one; a flight resent because
+  // the peer repeated its own (our final flight) counts once.
+  retransmits_ += step_timer_retransmits_;
+  if (step_retransmitted_ && step_timer_retransmits_ == 0) retransmits_++;
   return BuildResult(env);
 }
 
@@ -749,6 +843,13 @@ Napi::Value SessionHandle::SetFingerprints(const Napi::CallbackInfo& info) {
   has_fingerprints_ = true;
   fingerprint_checked_ = false;
   ApplyVerifyMode();
+  ApplyResumptionPolicy();
+  if (!is_server_ && !started_) {
+    SSL_SESSION* offered = SSL_get_session(ssl_.get());
+    if (offered != nullptr && !SessionAcceptable(offered)) {
+      SSL_set_session(ssl_.get(), nullptr);
+    }
+  }
   return env.Undefined();
 }
 

@@ -90,6 +90,9 @@ class SessionHandle : public Napi::ObjectWrap<SessionHandle> {
   void AttachQueue(const ErrorList& errors);
   void AfterCall(int ssl_error);
   bool ComputeCookie(unsigned char* out, unsigned int* len) const;
+  bool MatchesFingerprints(X509* cert) const;
+  bool SessionAcceptable(SSL_SESSION* sess) const;
+  void ApplyResumptionPolicy();
   void ApplyVerifyMode();
   void Record(uint8_t kind, uint8_t dir, uint16_t type, uint32_t len, uint32_t seq);
   Napi::Object BuildResult(Napi::Env env);
@@ -114,6 +117,7 @@ class SessionHandle : public Napi::ObjectWrap<SessionHandle> {
   bool step_connected_ = false;
   bool step_failed_ = false;
   bool step_retransmitted_ = false;
+  uint64_t step_timer_retransmits_ = 0;
   int failure_ssl_error_ = 0;
   ErrorList failure_errors_;
 
@@ -127,6 +131,8 @@ class SessionHandle : public Napi::ObjectWrap<SessionHandle> {
   std::vector<Fingerprint> fingerprints_;
 
   // cookies
+  std::string servername_;
+
   bool cookie_exchange_ = false;
   std::string cookie_peer_;
 

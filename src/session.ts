@@ -110,31 +110,40 @@ const MAX_PLAINTEXT = 16384;
 const SCHEDULE_LENGTH = 13;
 const STATES: SessionState[] = ['new', 'connecting', 'connected', 'failed', 'closed'];
 
+// OpenSSL treats a timer with less than 15 ms left as already expired, so a
+// shorter timeout would resend a flight in a burst rather than on a schedule.
+const MIN_RETRANSMIT_MS = 20;
+const MAX_RETRANSMIT_MS = 60_000;
+
 function retransmitSchedule(opt: SessionOptions['retransmitTimeout']): number[] {
   const out: number[] = [];
   if (opt === undefined || typeof opt === 'number') {
+    if (opt !== undefined) validateMs(opt, 'options.retransmitTimeout');
     let t = opt ?? 100;
-    if (opt !== undefined) validateIntegerMs(opt, 'options.retransmitTimeout');
+    const cap = Math.max(4000, t);
     for (let i = 0; i < SCHEDULE_LENGTH; i++) {
       out.push(t);
-      t = Math.min(t * 2, Math.max(4000, opt ?? 0));
+      t = Math.min(t * 2, cap);
     }
     return out;
   }
   if (typeof opt !== 'function') throw invalidArgType('options.retransmitTimeout', 'of type number or function', opt);
   let prev = 0;
   for (let i = 0; i < SCHEDULE_LENGTH; i++) {
-    const next = opt(prev);
-    validateIntegerMs(next, 'options.retransmitTimeout()');
+    let next = opt(prev);
+    if (typeof next !== 'number') throw invalidArgType('options.retransmitTimeout()', 'to return a number', next);
+    // A growing schedule may overshoot: cap it rather than reject it.
+    if (next > MAX_RETRANSMIT_MS) next = MAX_RETRANSMIT_MS;
+    validateMs(next, 'options.retransmitTimeout()');
     out.push(next);
     prev = next;
   }
   return out;
 }
 
-function validateIntegerMs(v: unknown, name: string): void {
+function validateMs(v: unknown, name: string): void {
   if (typeof v !== 'number') throw invalidArgType(name, 'of type number', v);
-  if (!(v >= 1 && v <= 60000)) throw outOfRange(name, '>= 1 && <= 60000', v);
+  if (!(v >= MIN_RETRANSMIT_MS && v <= MAX_RETRANSMIT_MS)) throw outOfRange(name, `>= ${MIN_RETRANSMIT_MS} && <= ${MAX_RETRANSMIT_MS}`, v);
 }
 
 /** A DTLS 1.2 session over any datagram transport: datagrams in with receive(), out through `send`. */
@@ -165,9 +174,9 @@ export class DtlsSession extends EventEmitter {
     validateObject(options, 'options');
     validateOneOf(options.role, 'options.role', ['client', 'server'] as const);
     validateFunction(options.send, 'options.send');
-    const mtu = options.mtu ?? DEFAULT_MTU;
+    const mtu = options.mtu === undefined ? DEFAULT_MTU : options.mtu;
     validateInteger(mtu, 'options.mtu', 256, 65507);
-    const handshakeTimeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
+    const handshakeTimeout = options.handshakeTimeout === undefined ? DEFAULT_HANDSHAKE_TIMEOUT : options.handshakeTimeout;
     validateInteger(handshakeTimeout, 'options.handshakeTimeout', 1, 2 ** 31 - 1);
     this.#role = options.role;
     this.#send = options.send;
@@ -362,7 +371,7 @@ export class DtlsSession extends EventEmitter {
   }
 
   getStats(): SessionStats {
-    if (this.#finalStats !== undefined) return { ...this.#finalStats };
+    if (this.#finalStats !== undefined) return { ...this.#finalStats, dropped: this.#finalStats.dropped + this.#droppedAfterClose };
     const s: SessionStats = this.#handle!.stats();
     s.dropped += this.#droppedAfterClose;
     if (this.#handshakeMs !== undefined) s.handshakeMs = this.#handshakeMs;
@@ -482,7 +491,8 @@ export class DtlsSession extends EventEmitter {
       role: this.#role,
       explanation: undefined as never,
     };
-    if (a.verifyResult !== 0 || isCertificateAlert(a.code)) alert.verifyResult = { code: a.verifyResult, message: a.verifyMessage };
+    // Our verify result explains alerts we send; a received alert is about our certificate, not theirs.
+    if (a.sent && (a.verifyResult !== 0 || isCertificateAlert(a.code))) alert.verifyResult = { code: a.verifyResult, message: a.verifyMessage };
     const sent = messageName(a.lastSent);
     const received = messageName(a.lastReceived);
     if (sent !== undefined) alert.lastMessageSent = sent;
@@ -560,7 +570,6 @@ export class DtlsSession extends EventEmitter {
     if (this.#signal !== undefined && this.#onAbort !== undefined) this.#signal.removeEventListener('abort', this.#onAbort);
     // Keep what getters need after the native session is gone.
     const stats: SessionStats = handle.stats();
-    stats.dropped += this.#droppedAfterClose;
     if (this.#handshakeMs !== undefined) stats.handshakeMs = this.#handshakeMs;
     this.#finalStats = stats;
     this.#finalTimeline = handle.timeline().map(timelineEvent);
