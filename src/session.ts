@@ -164,7 +164,7 @@ export class DtlsSession extends EventEmitter {
   #finalStats: SessionStats | undefined;
   #finalTimeline: TimelineEvent[] | undefined;
   #finalSession: Buffer | undefined;
-  #droppedAfterClose = 0;
+  #droppedLocally = 0;
   #signal: AbortSignal | undefined;
   #onAbort: (() => void) | undefined;
   #processing = false;
@@ -245,7 +245,9 @@ export class DtlsSession extends EventEmitter {
 
     if (this.#signal !== undefined) {
       if (this.#signal.aborted) {
-        this.#abort();
+        // After the constructor returns, so the caller can attach listeners
+        // or call handshake() (as node:net does with an aborted signal).
+        process.nextTick(() => this.#abort());
       } else {
         this.#onAbort = () => this.#abort();
         this.#signal.addEventListener('abort', this.#onAbort, { once: true });
@@ -272,7 +274,8 @@ export class DtlsSession extends EventEmitter {
     if (this.#state === 'failed') return Promise.reject(this.#error ?? new DtlsError('the DTLS session failed', { code: 'ERR_DTLS_INTERNAL' }));
     if (this.#state === 'closed') return Promise.reject(new DtlsError('the DTLS session is closed', { code: 'ERR_DTLS_CLOSED' }));
     const p = new Promise<HandshakeInfo>((resolve, reject) => this.#waiters.push({ resolve, reject }));
-    if (this.#state === 'new') {
+    // An already-aborted signal fails the session on the next tick: send nothing meanwhile.
+    if (this.#state === 'new' && this.#signal?.aborted !== true) {
       this.#enterConnecting();
       if (this.#role === 'client') this.#step(null, null, OP_START);
     }
@@ -290,7 +293,11 @@ export class DtlsSession extends EventEmitter {
     }
     if (this.#handle === null) {
       // Late datagrams after close are normal on a datagram transport.
-      this.#droppedAfterClose += Array.isArray(datagram) ? datagram.length : 1;
+      this.#droppedLocally += Array.isArray(datagram) ? datagram.length : 1;
+      return;
+    }
+    if (this.#signal?.aborted === true) {
+      this.#droppedLocally += Array.isArray(datagram) ? datagram.length : 1;
       return;
     }
     if (this.#state === 'new' && this.#role === 'server') this.#enterConnecting();
@@ -371,9 +378,9 @@ export class DtlsSession extends EventEmitter {
   }
 
   getStats(): SessionStats {
-    if (this.#finalStats !== undefined) return { ...this.#finalStats, dropped: this.#finalStats.dropped + this.#droppedAfterClose };
+    if (this.#finalStats !== undefined) return { ...this.#finalStats, dropped: this.#finalStats.dropped + this.#droppedLocally };
     const s: SessionStats = this.#handle!.stats();
-    s.dropped += this.#droppedAfterClose;
+    s.dropped += this.#droppedLocally;
     if (this.#handshakeMs !== undefined) s.handshakeMs = this.#handshakeMs;
     return s;
   }
@@ -437,8 +444,10 @@ export class DtlsSession extends EventEmitter {
 
     if (r.keylog !== undefined) for (const line of r.keylog) this.emit('keylog', Buffer.from(`${line}\n`, 'latin1'));
     if ((flags & FLAG_CONNECTED) !== 0 && this.#state === 'connected' && this.#handle === handle) {
-      this.emit('secureConnect', this.#info!);
+      // Settle handshake() first: a listener may close the session, and the
+      // handshake did complete.
       for (const w of this.#waiters.splice(0)) w.resolve(this.#info!);
+      this.emit('secureConnect', this.#info!);
     }
     for (const m of messages) {
       if (this.#state !== 'connected') break;
