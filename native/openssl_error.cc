@@ -62,7 +62,6 @@ Napi::Array ErrorListToJs(Napi::Env env, const ErrorList& errors) {
     Napi::Object o = Napi::Object::New(env);
     o.Set("code", Napi::Number::New(env, static_cast<double>(e.code)));
     o.Set("library", Napi::String::New(env, e.library));
-    o.Set("libraryCode", Napi::Number::New(env, e.lib));
     o.Set("reason", Napi::String::New(env, e.reason));
     o.Set("reasonCode", Napi::Number::New(env, e.reason_code));
     o.Set("function", Napi::String::New(env, e.function));

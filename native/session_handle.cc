@@ -238,7 +238,11 @@ SessionHandle::~SessionHandle() { Destroy(); }
 void SessionHandle::Destroy() {
   if (destroyed_) return;
   destroyed_ = true;
-  ssl_.reset();
+  {
+    // May run from a finalizer: leave whatever else is queued alone.
+    MarkPopErrorOnReturn mark;
+    ssl_.reset();
+  }
   if (addon_ != nullptr) {
     addon_->Unregister(this);
     if (!addon_->tearing_down() && external_bytes_ != 0) {
@@ -826,6 +830,7 @@ Napi::Value SessionHandle::DestroyJs(const Napi::CallbackInfo& info) {
 Napi::Value SessionHandle::SetFingerprints(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   EnsureAlive(env);
+  ClearErrorOnReturn guard;
   if (info.Length() < 1 || !info[0].IsArray()) throw Napi::TypeError::New(env, "setFingerprints expects an array");
   std::vector<Fingerprint> list;
   Napi::Array a = info[0].As<Napi::Array>();

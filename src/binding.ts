@@ -2,17 +2,10 @@
 // Nothing outside src/ sees these objects: public classes hold them privately.
 import * as path from 'node:path';
 
-export interface NativeErrorEntry {
-  code: number;
-  library: string;
-  libraryCode: number;
-  reason: string;
-  reasonCode: number;
-  function: string;
-  file: string;
-  line: number;
-  data?: string;
-}
+import type { OpenSSLErrorEntry } from './errors';
+
+/** Native error entries already have the public shape. */
+export type NativeErrorEntry = OpenSSLErrorEntry;
 
 export interface NativeAlert {
   sent: boolean;

@@ -1,4 +1,3 @@
-import type { NativeErrorEntry } from './binding';
 import type { Explanation } from './explain';
 
 /** One entry of OpenSSL's error queue, oldest first. */
@@ -70,24 +69,6 @@ function libraryNumber(entry: OpenSSLErrorEntry): number {
   return (entry.code >>> 23) & 0xff;
 }
 
-/** Converts native entries to the public shape (drops the internal library number). */
-export function toEntries(list: readonly NativeErrorEntry[]): OpenSSLErrorEntry[] {
-  return list.map((n) => {
-    const e: OpenSSLErrorEntry = {
-      code: n.code,
-      library: n.library,
-      reason: n.reason,
-      reasonCode: n.reasonCode,
-      function: n.function,
-      file: n.file,
-      line: n.line,
-    };
-    if (n.data !== undefined) e.data = n.data;
-    return e;
-  });
-}
-
-/** The entry that names the path: the last "SSL routines" entry, else the last one. */
 /** The source path from OpenSSL's own tree ("ssl/statem/statem_srvr.c"), whatever the build prefix. */
 export function shortSourcePath(file: string): string {
   let best = -1;

@@ -1,10 +1,9 @@
 // openssl-dtls: DTLS 1.2 for Node.js on the OpenSSL inside Node.
 import { binding } from './binding';
 import { DtlsError } from './errors';
-import { toEntries } from './errors';
 
 // Native code throws the real DtlsError class (instanceof works).
-binding.setErrorFactory((message, errors) => new DtlsError(message, { opensslErrors: toEntries(errors) }));
+binding.setErrorFactory((message, errors) => new DtlsError(message, { opensslErrors: errors }));
 
 export { createSecureContext, SecureContext } from './secure-context';
 export type { ContextOptions, DtlsVersion } from './secure-context';

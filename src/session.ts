@@ -21,7 +21,7 @@ import {
   type NativeTimelineRow,
 } from './binding';
 import { parseFingerprint, type Fingerprint } from './certificate';
-import { DtlsError, invalidArgType, invalidArgValue, invalidState, outOfRange, toEntries, type DtlsAlert } from './errors';
+import { DtlsError, invalidArgType, invalidArgValue, invalidState, outOfRange, type DtlsAlert } from './errors';
 import { explainWith } from './explain';
 import { createSecureContext, nativeContextOf, SecureContext, type ContextOptions } from './secure-context';
 import {
@@ -490,7 +490,7 @@ export class DtlsSession extends EventEmitter {
 
   #alert(a: NativeAlert): DtlsAlert {
     const description = alertDescription(a.code);
-    const opensslErrors = toEntries(a.errors);
+    const opensslErrors = a.errors;
     const alert: DtlsAlert = {
       direction: a.sent ? 'sent' : 'received',
       level: a.level === 2 ? 'fatal' : 'warning',
@@ -517,7 +517,7 @@ export class DtlsSession extends EventEmitter {
   }
 
   #failure(f: NativeFailure, flags: number, alerts: DtlsAlert[]): DtlsError {
-    const opensslErrors = toEntries(f.errors);
+    const opensslErrors = f.errors;
     const fatal = alerts.find((a) => a.level === 'fatal');
     const verifyResult = f.verifyResult !== 0 ? { code: f.verifyResult, message: f.verifyMessage } : undefined;
     let code: string;
