@@ -496,3 +496,50 @@ test('rejectUnauthorized: false accepts a self-signed certificate (verifyResult 
   assert.equal(c.verifyResult.code, 18);
   assert.equal(c.verifyResult.message, 'self-signed certificate');
 });
+
+test("servername as an IP address is checked against the certificate's IP SANs (127.0.0.1 ok, 127.0.0.2 fails with 64)", async () => {
+  const ok = await runPair({ client: { ca: caCert(), rejectUnauthorized: undefined, servername: '127.0.0.1' }, server: { ...serverPair() } });
+  const [c] = expectSuccess(ok);
+  assert.deepEqual(c.verifyResult, { code: 0, message: 'ok' });
+  const bad = await runPair({ client: { ca: caCert(), rejectUnauthorized: undefined, servername: '127.0.0.2' }, server: { ...serverPair() } });
+  expectFailure(bad.client, 'client', {
+    direction: 'sent',
+    description: 'bad_certificate',
+    code: 42,
+    errorCode: 'ERR_DTLS_ALERT_SENT',
+    function: 'tls_post_process_server_certificate',
+    reason: 'certificate verify failed',
+    file: 'ssl/statem/statem_clnt.c',
+    verifyResult: { code: 64, message: 'IP address mismatch' },
+    lastMessageReceived: 'Certificate',
+  });
+});
+
+test('requestCert with rejectUnauthorized: false accepts a self-signed client certificate and reports it', async () => {
+  const r = await runPair({ client: { ...ecPair() }, server: { ...rsa2048Pair(), requestCert: true, rejectUnauthorized: false } });
+  const [, s] = expectSuccess(r);
+  assert.equal(s.peerCertificate?.subject, 'CN=ec.test');
+  assert.equal(s.verifyResult.code, 18);
+});
+
+test('requestCert with verification on and a client without a certificate: server sends handshake_failure', async () => {
+  const r = await runPair({ server: { ...serverPair(), requestCert: true, ca: caCert() } });
+  expectFailure(r.server, 'server', {
+    direction: 'sent',
+    description: 'handshake_failure',
+    code: 40,
+    errorCode: 'ERR_DTLS_ALERT_SENT',
+    function: 'tls_process_client_certificate',
+    reason: 'peer did not return a certificate',
+    file: 'ssl/statem/statem_srvr.c',
+    lastMessageReceived: 'Certificate',
+  });
+  expectFailure(r.client, 'client', received('handshake_failure', 40, 'sslv3 alert handshake failure'));
+});
+
+test('requestCert with the CA: a CA-signed client certificate verifies (verify result 0)', async () => {
+  const r = await runPair({ client: { ...clientPair() }, server: { ...serverPair(), requestCert: true, ca: caCert() } });
+  const [, s] = expectSuccess(r);
+  assert.equal(s.peerCertificate?.subject, 'CN=client.test');
+  assert.deepEqual(s.verifyResult, { code: 0, message: 'ok' });
+});
