@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 
 import { alertDescription, isCertificateAlert, messageName } from './alerts';
 import {
@@ -167,7 +167,6 @@ export class DtlsSession extends EventEmitter {
   #droppedLocally = 0;
   #signal: AbortSignal | undefined;
   #onAbort: (() => void) | undefined;
-  #processing = false;
 
   constructor(options: SessionOptions) {
     super();
@@ -182,6 +181,8 @@ export class DtlsSession extends EventEmitter {
     this.#send = options.send;
     this.#handshakeTimeoutMs = handshakeTimeout;
 
+    if (options.rejectUnauthorized !== undefined) validateBoolean(options.rejectUnauthorized, 'options.rejectUnauthorized');
+    if (options.requestCert !== undefined) validateBoolean(options.requestCert, 'options.requestCert');
     let context = options.context;
     if (context !== undefined) {
       if (!(context instanceof SecureContext)) throw invalidArgType('options.context', 'an instance of SecureContext', context);
@@ -197,8 +198,6 @@ export class DtlsSession extends EventEmitter {
       schedule: retransmitSchedule(options.retransmitTimeout),
       keylog: false,
     };
-    if (options.rejectUnauthorized !== undefined) validateBoolean(options.rejectUnauthorized, 'options.rejectUnauthorized');
-    if (options.requestCert !== undefined) validateBoolean(options.requestCert, 'options.requestCert');
     if (options.cookieExchange !== undefined) {
       validateBoolean(options.cookieExchange, 'options.cookieExchange');
       native.cookieExchange = options.cookieExchange && options.role === 'server';
@@ -326,6 +325,7 @@ export class DtlsSession extends EventEmitter {
 
   /** Tears the session down at once, without close_notify. */
   destroy(error?: Error): void {
+    if (error !== undefined && !(error instanceof Error)) throw invalidArgType('error', 'an instance of Error', error);
     if (this.#handle === null) return;
     let err: DtlsError | undefined;
     if (error !== undefined) {
@@ -601,7 +601,6 @@ function parseFingerprints(fps: unknown, name: string) {
 }
 
 function matchesAny(cert: X509Certificate, fps: Array<{ algorithm: string; digest: Buffer }>): boolean {
-  const { createHash } = require('node:crypto') as typeof import('node:crypto');
   return fps.some((f) => createHash(f.algorithm.toLowerCase()).update(cert.raw).digest().equals(f.digest));
 }
 
