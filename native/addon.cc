@@ -15,6 +15,11 @@
 
 namespace dtls {
 
+namespace {
+constexpr size_t kStepDataBytes = 256 * 1024;
+constexpr size_t kStepMetaEntries = 4 + 3 * 4096;
+}  // namespace
+
 DtlsAddon::DtlsAddon(Napi::Env env, Napi::Object exports) {
   unsigned long runtime = OpenSSL_version_num();
   if (runtime < 0x30000000UL) {
@@ -25,6 +30,17 @@ DtlsAddon::DtlsAddon(Napi::Env env, Napi::Object exports) {
   if (DatagramBioMethod() == nullptr) {
     throw Napi::Error::New(env, "openssl-dtls: could not create the datagram BIO method");
   }
+  // Shared per-env step buffers: a step writes its output here and JS copies
+  // it out into Buffers of its own before anything else runs.
+  Napi::ArrayBuffer step_data = Napi::ArrayBuffer::New(env, kStepDataBytes);
+  step_data_ref_ = Napi::Persistent(step_data);
+  step_arena_.AttachExternal(static_cast<uint8_t*>(step_data.Data()), step_data.ByteLength());
+  Napi::ArrayBuffer meta_block = Napi::ArrayBuffer::New(env, kStepMetaEntries * sizeof(int32_t));
+  Napi::Int32Array step_meta = Napi::Int32Array::New(env, kStepMetaEntries, meta_block, 0);
+  step_meta_ref_ = Napi::Persistent(step_meta);
+  step_meta_ = static_cast<int32_t*>(meta_block.Data());
+  step_meta_length_ = kStepMetaEntries;
+
   Napi::Function ctx = ContextHandle::Init(env);
   Napi::Function sess = SessionHandle::Init(env);
   context_ctor = Napi::Persistent(ctx);
@@ -36,6 +52,8 @@ DtlsAddon::DtlsAddon(Napi::Env env, Napi::Object exports) {
                   InstanceMethod("generateCertificate", &DtlsAddon::GenerateCertificate),
                   InstanceMethod("liveSessions", &DtlsAddon::LiveSessions),
                   InstanceMethod("errorQueueSnapshot", &DtlsAddon::ErrorQueueSnapshot),
+                  InstanceValue("stepData", step_data),
+                  InstanceValue("stepMeta", step_meta),
                   InstanceValue("ContextHandle", ctx),
                   InstanceValue("SessionHandle", sess),
                   InstanceValue("opensslVersion", Napi::String::New(env, OpenSSL_version(OPENSSL_VERSION))),
@@ -65,6 +83,10 @@ void DtlsAddon::Cleanup() {
   std::vector<SessionHandle*> live(sessions_.begin(), sessions_.end());
   for (SessionHandle* s : live) s->Destroy();
   sessions_.clear();
+  // The JS-visible step block dies with the env.
+  step_arena_.AttachExternal(nullptr, 0);
+  step_meta_ = nullptr;
+  step_meta_length_ = 0;
   if (default_roots_ != nullptr) {
     X509_STORE_free(default_roots_);
     default_roots_ = nullptr;

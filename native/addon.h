@@ -29,6 +29,10 @@ class DtlsAddon : public Napi::Addon<DtlsAddon> {
   // one at a time on this env's thread and copy their output into a single JS
   // Buffer before returning, so one arena serves every session of the env.
   Arena& step_arena() { return step_arena_; }
+  // The step's item table, flags and timer, in an Int32Array JS reads
+  // directly (layout in session_handle.cc).
+  int32_t* step_meta() { return step_meta_; }
+  size_t step_meta_length() const { return step_meta_length_; }
 
   void Register(SessionHandle* s) { sessions_.insert(s); }
   void Unregister(SessionHandle* s) { sessions_.erase(s); }
@@ -53,6 +57,10 @@ class DtlsAddon : public Napi::Addon<DtlsAddon> {
 
   std::unordered_set<SessionHandle*> sessions_;
   Arena step_arena_;
+  Napi::Reference<Napi::ArrayBuffer> step_data_ref_;
+  Napi::Reference<Napi::Int32Array> step_meta_ref_;
+  int32_t* step_meta_ = nullptr;
+  size_t step_meta_length_ = 0;
   X509_STORE* default_roots_ = nullptr;
   bool tearing_down_ = false;
 };

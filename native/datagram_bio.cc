@@ -6,15 +6,37 @@
 
 namespace dtls {
 
+void Arena::AttachExternal(uint8_t* block, size_t capacity) {
+  external_ = block;
+  external_cap_ = capacity;
+  Clear();
+}
+
 uint8_t* Arena::Reserve(size_t n) {
-  if (cap_ - size_ < n) {
-    size_t want = cap_ == 0 ? 4096 : cap_;
-    while (want - size_ < n) want *= 2;
-    void* p = std::realloc(data_, want);
+  if (cap_ - size_ >= n) return data_ + size_;
+  size_t want = cap_ < 65536 ? 65536 : cap_ * 2;
+  while (want - size_ < n) want *= 2;
+  if (data_ == heap_ && heap_ != nullptr) {
+    void* p = std::realloc(heap_, want);
     if (p == nullptr) throw std::bad_alloc();
-    data_ = static_cast<uint8_t*>(p);
-    cap_ = want;
+    heap_ = static_cast<uint8_t*>(p);
+  } else {
+    // Leaving the fixed block (or starting without one): move to the heap.
+    if (heap_cap_ < want) {
+      std::free(heap_);
+      heap_ = static_cast<uint8_t*>(std::malloc(want));
+      if (heap_ == nullptr) {
+        heap_cap_ = 0;
+        throw std::bad_alloc();
+      }
+    } else {
+      want = heap_cap_;
+    }
+    if (size_ > 0) std::memcpy(heap_, data_, size_);
   }
+  heap_cap_ = want;
+  data_ = heap_;
+  cap_ = want;
   return data_ + size_;
 }
 
@@ -29,27 +51,21 @@ void Arena::Append(Kind kind, const uint8_t* p, size_t n) {
   Commit(kind, n);
 }
 
-uint8_t* Arena::Release(size_t* size) {
-  uint8_t* p = data_;
-  *size = size_;
-  data_ = nullptr;
-  size_ = 0;
-  cap_ = 0;
-  items_.clear();
-  return p;
-}
-
-void Arena::Trim(size_t keep) {
-  if (cap_ > keep && size_ == 0) {
-    std::free(data_);
-    data_ = nullptr;
-    cap_ = 0;
-  }
-}
-
 void Arena::Clear() {
   size_ = 0;
   items_.clear();
+  if (heap_cap_ > (1u << 20)) {
+    std::free(heap_);
+    heap_ = nullptr;
+    heap_cap_ = 0;
+  }
+  if (external_ != nullptr) {
+    data_ = external_;
+    cap_ = external_cap_;
+  } else {
+    data_ = heap_;
+    cap_ = heap_cap_;
+  }
 }
 
 namespace {

@@ -16,8 +16,10 @@
 
 namespace dtls {
 
-// Growable malloc'd byte arena. At the end of a step its memory is handed to
-// a JS Buffer without a copy; items describe the datagrams / plaintexts in it.
+// One step's output: datagrams and plaintexts back to back, described by
+// items. It writes into a fixed block that JavaScript can see (the env's step
+// buffer) while the step fits; a step that outgrows it continues in a heap
+// block, which is then handed over as a Buffer of its own.
 class Arena {
  public:
   enum Kind : uint32_t { kDatagram = 0, kMessage = 1 };
@@ -28,9 +30,12 @@ class Arena {
   };
 
   Arena() = default;
-  ~Arena() { std::free(data_); }
+  ~Arena() { std::free(heap_); }
   Arena(const Arena&) = delete;
   Arena& operator=(const Arena&) = delete;
+
+  // The fixed block (owned elsewhere; must outlive the arena's use of it).
+  void AttachExternal(uint8_t* block, size_t capacity);
 
   // Reserves room for n more bytes; returns the write position.
   uint8_t* Reserve(size_t n);
@@ -39,19 +44,21 @@ class Arena {
 
   size_t size() const { return size_; }
   const uint8_t* data() const { return data_; }
-  size_t capacity() const { return cap_; }
-  // Returns memory to the system when a burst made the arena large.
-  void Trim(size_t keep);
   const std::vector<Item>& items() const { return items_; }
   bool empty() const { return items_.empty(); }
-  // Transfers ownership of the bytes to the caller (free() them) and resets.
-  uint8_t* Release(size_t* size);
+  // True when this step's bytes are not in the fixed block.
+  bool overflowed() const { return data_ != external_; }
+  // Empties the arena and returns to the fixed block (a large heap block is freed).
   void Clear();
 
  private:
+  uint8_t* external_ = nullptr;
+  size_t external_cap_ = 0;
+  uint8_t* heap_ = nullptr;
+  size_t heap_cap_ = 0;
   uint8_t* data_ = nullptr;
-  size_t size_ = 0;
   size_t cap_ = 0;
+  size_t size_ = 0;
   std::vector<Item> items_;
 };
 

@@ -688,7 +688,6 @@ Napi::Value SessionHandle::Step(const Napi::CallbackInfo& info) {
     ~Detach() {
       s->bio_state_.out = nullptr;
       s->arena_->Clear();
-      s->arena_->Trim(256 * 1024);
       s->arena_ = nullptr;
     }
   } detach{this};
@@ -746,22 +745,72 @@ Napi::Value SessionHandle::Step(const Napi::CallbackInfo& info) {
   return BuildResult(env);
 }
 
-Napi::Object SessionHandle::BuildResult(Napi::Env env) {
-  Napi::Object r = Napi::Object::New(env);
-  if (!arena_->empty()) {
-    const std::vector<Arena::Item>& items = arena_->items();
-    Napi::Array list = Napi::Array::New(env, items.size() * 3);
+// What a step returns. The common case crosses back with no allocation: the
+// output bytes are in the env's step buffer (stepData) and the env's meta
+// array (stepMeta, Int32Array) holds
+//   [0] flags  [1] retransmission timeout in ms (-1: none)
+//   [2] number of items described below, or -1 when they are in `items`
+//   [3] 1 when the bytes are in `buf` rather than in stepData
+//   [4 + 3i ..] kind (0 datagram, 1 message), offset, length of item i.
+// JS copies everything out before it runs any callback. Only rare things —
+// alerts, keylog lines, a failure, or a step too large for the shared
+// buffers — come back in an object; otherwise the result is undefined.
+Napi::Value SessionHandle::BuildResult(Napi::Env env) {
+  int32_t* meta = addon_->step_meta();
+  size_t meta_len = addon_->step_meta_length();
+  Napi::Object rare;
+  auto rare_object = [&]() -> Napi::Object {
+    if (rare.IsEmpty()) rare = Napi::Object::New(env);
+    return rare;
+  };
+
+  uint32_t flags = 0;
+  if (step_connected_) flags |= kFlagConnected;
+  if (connected_) flags |= kFlagIsConnected;
+  if (step_failed_) flags |= kFlagFailed;
+  if (closed_) flags |= kFlagClosed;
+  if (peer_closed_) flags |= kFlagPeerClosed;
+  if (timed_out_) flags |= kFlagTimedOut;
+  if (fingerprint_mismatch_) flags |= kFlagFingerprint;
+  if (step_retransmitted_) flags |= kFlagRetransmit;
+
+  double timeout = -1;
+  if (started_ && !connected_ && !failed_ && !closed_) {
+    timeval tv{};
+    if (DTLSv1_get_timeout(ssl_.get(), &tv) == 1) {
+      timeout = std::ceil(static_cast<double>(tv.tv_sec) * 1000.0 + static_cast<double>(tv.tv_usec) / 1000.0);
+    }
+  }
+
+  const std::vector<Arena::Item>& items = arena_->items();
+  size_t n = items.size();
+  if (meta == nullptr || meta_len < 4) throw InvalidState(env, "the environment is shutting down");
+  meta[0] = static_cast<int32_t>(flags);
+  meta[1] = static_cast<int32_t>(timeout);
+  meta[3] = 0;
+  if (4 + 3 * n <= meta_len) {
+    meta[2] = static_cast<int32_t>(n);
+    for (size_t i = 0; i < n; i++) {
+      meta[4 + 3 * i] = static_cast<int32_t>(items[i].kind);
+      meta[5 + 3 * i] = static_cast<int32_t>(items[i].offset);
+      meta[6 + 3 * i] = static_cast<int32_t>(items[i].length);
+    }
+  } else {
+    meta[2] = -1;
+    Napi::Array list = Napi::Array::New(env, n * 3);
     uint32_t k = 0;
     for (const Arena::Item& it : items) {
       list.Set(k++, Napi::Number::New(env, it.kind));
       list.Set(k++, Napi::Number::New(env, it.offset));
       list.Set(k++, Napi::Number::New(env, it.length));
     }
-    // One JS allocation per step, sized to what the step produced; the
-    // datagrams and messages are views into it.
-    r.Set("buf", Napi::Buffer<uint8_t>::Copy(env, arena_->data(), arena_->size()));
-    r.Set("items", list);
+    rare_object().Set("items", list);
   }
+  if (n > 0 && arena_->overflowed()) {
+    meta[3] = 1;
+    rare_object().Set("buf", Napi::Buffer<uint8_t>::Copy(env, arena_->data(), arena_->size()));
+  }
+
   if (!alerts_.empty()) {
     Napi::Array list = Napi::Array::New(env, alerts_.size());
     for (size_t i = 0; i < alerts_.size(); i++) {
@@ -777,7 +826,7 @@ Napi::Object SessionHandle::BuildResult(Napi::Env env) {
       o.Set("lastReceived", Napi::Number::New(env, a.last_received));
       list.Set(static_cast<uint32_t>(i), o);
     }
-    r.Set("alerts", list);
+    rare_object().Set("alerts", list);
     alerts_.clear();
   }
   if (!keylog_lines_.empty()) {
@@ -785,38 +834,22 @@ Napi::Object SessionHandle::BuildResult(Napi::Env env) {
     for (size_t i = 0; i < keylog_lines_.size(); i++) {
       list.Set(static_cast<uint32_t>(i), Napi::String::New(env, keylog_lines_[i]));
     }
-    r.Set("keylog", list);
+    rare_object().Set("keylog", list);
     keylog_lines_.clear();
   }
-  uint32_t flags = 0;
-  if (step_connected_) flags |= kFlagConnected;
-  if (connected_) flags |= kFlagIsConnected;
-  if (step_failed_) flags |= kFlagFailed;
-  if (closed_) flags |= kFlagClosed;
-  if (peer_closed_) flags |= kFlagPeerClosed;
-  if (timed_out_) flags |= kFlagTimedOut;
-  if (fingerprint_mismatch_) flags |= kFlagFingerprint;
-  if (step_retransmitted_) flags |= kFlagRetransmit;
-  r.Set("flags", Napi::Number::New(env, flags));
   if (step_failed_) {
     Napi::Object err = Napi::Object::New(env);
+    long vr = SSL_get_verify_result(ssl_.get());
     err.Set("sslError", Napi::Number::New(env, failure_ssl_error_));
     err.Set("errors", ErrorListToJs(env, failure_errors_));
-    err.Set("verifyResult", Napi::Number::New(env, static_cast<double>(SSL_get_verify_result(ssl_.get()))));
-    err.Set("verifyMessage", Napi::String::New(env, X509_verify_cert_error_string(SSL_get_verify_result(ssl_.get()))));
+    err.Set("verifyResult", Napi::Number::New(env, static_cast<double>(vr)));
+    err.Set("verifyMessage", Napi::String::New(env, X509_verify_cert_error_string(vr)));
     err.Set("lastSent", Napi::Number::New(env, last_sent_));
     err.Set("lastReceived", Napi::Number::New(env, last_received_));
-    r.Set("error", err);
+    rare_object().Set("error", err);
   }
-  double timeout = -1;
-  if (started_ && !connected_ && !failed_ && !closed_) {
-    timeval tv{};
-    if (DTLSv1_get_timeout(ssl_.get(), &tv) == 1) {
-      timeout = std::ceil(static_cast<double>(tv.tv_sec) * 1000.0 + static_cast<double>(tv.tv_usec) / 1000.0);
-    }
-  }
-  r.Set("timeout", Napi::Number::New(env, timeout));
-  return r;
+  if (rare.IsEmpty()) return env.Undefined();
+  return rare;
 }
 
 // ---- other methods ----------------------------------------------------------

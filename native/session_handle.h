@@ -95,7 +95,7 @@ class SessionHandle : public Napi::ObjectWrap<SessionHandle> {
   void ApplyResumptionPolicy();
   void ApplyVerifyMode();
   void Record(uint8_t kind, uint8_t dir, uint16_t type, uint32_t len, uint32_t seq);
-  Napi::Object BuildResult(Napi::Env env);
+  Napi::Value BuildResult(Napi::Env env);
   void EnsureAlive(Napi::Env env) const;
 
   DtlsAddon* addon_ = nullptr;

@@ -27,16 +27,18 @@ export interface NativeFailure {
   lastReceived: number;
 }
 
-export interface NativeStepResult {
+/**
+ * What a step returns besides the env's shared step buffers: undefined in the
+ * common case; an object when something rare happened.
+ */
+export interface NativeStepRare {
+  /** the step's bytes when they did not fit stepData (then stepMeta[3] is 1) */
   buf?: Buffer;
-  /** flat triples: kind (0 datagram, 1 message), offset, length */
+  /** flat triples kind, offset, length when they did not fit stepMeta (then stepMeta[2] is -1) */
   items?: number[];
   alerts?: NativeAlert[];
   keylog?: string[];
-  flags: number;
   error?: NativeFailure;
-  /** ms until the retransmission timer fires; -1 when none is running */
-  timeout: number;
 }
 
 export interface NativeSessionInfo {
@@ -106,7 +108,7 @@ export interface NativeContext {
 }
 
 export interface NativeSession {
-  step(inbound: Uint8Array | Uint8Array[] | null, outbound: Uint8Array | Uint8Array[] | null, ops: number): NativeStepResult;
+  step(inbound: Uint8Array | Uint8Array[] | null, outbound: Uint8Array | Uint8Array[] | null, ops: number): NativeStepRare | undefined;
   destroy(): void;
   setFingerprints(fps: NativeFingerprint[]): void;
   setKeylog(on: boolean): void;
@@ -125,6 +127,10 @@ export interface NativeBinding {
   liveSessions(): number;
   /** this thread's OpenSSL error queue, read without consuming it (tests, diagnostics) */
   errorQueueSnapshot(): NativeErrorEntry[];
+  /** the env's step output block (see native/session_handle.cc BuildResult) */
+  stepData: ArrayBuffer;
+  /** [flags, timeout, item count, bytes-elsewhere, kind, offset, length, ...] */
+  stepMeta: Int32Array;
   opensslVersion: string;
   opensslVersionNumber: number;
   headerVersion: string;

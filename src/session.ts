@@ -17,7 +17,7 @@ import {
   type NativeSession,
   type NativeSessionOptions,
   type NativeStats,
-  type NativeStepResult,
+  type NativeStepRare,
   type NativeTimelineRow,
 } from './binding';
 import { parseFingerprint, type Fingerprint } from './certificate';
@@ -102,6 +102,10 @@ export interface DtlsSessionEvents {
   close: [];
   keylog: [line: Buffer];
 }
+
+// The env's shared step output (see NativeStepRare): read right after each step.
+const STEP_DATA = Buffer.from(binding.stepData);
+const STEP_META = binding.stepMeta;
 
 const DEFAULT_MTU = 1200;
 const DEFAULT_HANDSHAKE_TIMEOUT = 30_000;
@@ -411,57 +415,78 @@ export class DtlsSession extends EventEmitter {
   #step(inbound: Uint8Array | Uint8Array[] | null, outbound: Uint8Array | null, ops: number): void {
     const handle = this.#handle;
     if (handle === null) return;
-    const r = handle.step(inbound, outbound, ops);
-    this.#process(r);
+    const rare = handle.step(inbound, outbound, ops);
+    // Copy the step's output out of the env's shared buffers before any
+    // callback runs: a callback may step another session (or this one).
+    const flags = STEP_META[0]!;
+    const timeout = STEP_META[1]!;
+    let datagrams: Buffer[] | undefined;
+    let messages: Buffer[] | undefined;
+    const count = STEP_META[2]!;
+    if (count !== 0) {
+      const items: ArrayLike<number> = count < 0 ? rare!.items! : STEP_META;
+      const base = count < 0 ? 0 : 4;
+      const n = count < 0 ? items.length / 3 : count;
+      const own = STEP_META[3] === 1 ? rare!.buf! : undefined;
+      for (let i = 0; i < n; i++) {
+        const kind = items[base + 3 * i]!;
+        const off = items[base + 3 * i + 1]!;
+        const len = items[base + 3 * i + 2]!;
+        let b: Buffer;
+        if (own !== undefined) {
+          b = own.subarray(off, off + len);
+        } else {
+          // Pool-backed for small sizes: no malloc per datagram.
+          b = Buffer.allocUnsafe(len);
+          STEP_DATA.copy(b, 0, off, off + len);
+        }
+        if (kind === 0) (datagrams ??= []).push(b);
+        else (messages ??= []).push(b);
+      }
+    }
+    this.#process(handle, flags, timeout, datagrams, messages, rare);
   }
 
-  #process(r: NativeStepResult): void {
-    const handle = this.#handle!;
+  #process(handle: NativeSession, flags: number, timeout: number, datagrams: Buffer[] | undefined, messages: Buffer[] | undefined, rare: NativeStepRare | undefined): void {
     let sendError: unknown;
-    const messages: Buffer[] = [];
-    if (r.items !== undefined && r.buf !== undefined) {
-      const { buf, items } = r;
-      for (let i = 0; i < items.length; i += 3) {
-        const chunk = buf.subarray(items[i + 1]!, items[i + 1]! + items[i + 2]!);
-        if (items[i] === 0) {
-          if (sendError !== undefined) continue;
-          try {
-            this.#send(chunk);
-          } catch (e) {
-            sendError = e;
-          }
-        } else {
-          messages.push(chunk);
+    if (datagrams !== undefined) {
+      for (const d of datagrams) {
+        try {
+          this.#send(d);
+        } catch (e) {
+          sendError = e;
+          break;
         }
       }
     }
-    const flags = r.flags;
     // A send callback may deliver synchronously to a peer that answers
     // synchronously: this session can have moved on (or ended) meanwhile.
     if ((flags & FLAG_CONNECTED) !== 0 && this.#handle === handle && this.#state === 'connecting') this.#connected(handle);
 
-    if (this.#state === 'connecting' && (flags & FLAG_FAILED) === 0) this.#armTimer(r.timeout);
+    if (this.#state === 'connecting' && (flags & FLAG_FAILED) === 0) this.#armTimer(timeout);
 
-    if (r.keylog !== undefined) for (const line of r.keylog) this.emit('keylog', Buffer.from(`${line}\n`, 'latin1'));
+    if (rare?.keylog !== undefined) for (const line of rare.keylog) this.emit('keylog', Buffer.from(`${line}\n`, 'latin1'));
     if ((flags & FLAG_CONNECTED) !== 0 && this.#state === 'connected' && this.#handle === handle) {
       // Settle handshake() first: a listener may close the session, and the
       // handshake did complete.
       for (const w of this.#waiters.splice(0)) w.resolve(this.#info!);
       this.emit('secureConnect', this.#info!);
     }
-    for (const m of messages) {
-      if (this.#state !== 'connected') break;
-      this.emit('message', m);
+    if (messages !== undefined) {
+      for (const m of messages) {
+        if (this.#state !== 'connected') break;
+        this.emit('message', m);
+      }
     }
-    const alerts = r.alerts !== undefined ? r.alerts.map((a) => this.#alert(a)) : [];
+    const alerts = rare?.alerts !== undefined ? rare.alerts.map((a) => this.#alert(a)) : [];
     for (const a of alerts) this.emit('alert', a);
 
     if (sendError !== undefined && this.#handle !== null) {
       this.#fail(new DtlsError(`the send callback threw: ${(sendError as Error)?.message ?? String(sendError)}`, { code: 'ERR_DTLS_SEND_FAILED', cause: sendError }));
       return;
     }
-    if (r.error !== undefined && this.#handle !== null) {
-      this.#fail(this.#failure(r.error, flags, alerts));
+    if (rare?.error !== undefined && this.#handle !== null) {
+      this.#fail(this.#failure(rare.error, flags, alerts));
       return;
     }
     if ((flags & FLAG_PEER_CLOSED) !== 0 && this.#handle !== null) {

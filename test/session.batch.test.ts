@@ -1,0 +1,96 @@
+// One receive() call carries a batch of datagrams across the N-API boundary;
+// the step's output comes back through per-env shared buffers and is copied
+// into Buffers the receiver owns. These tests pin the batching, the overflow
+// paths (a step larger than the shared buffers) and buffer ownership.
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+
+import { DtlsSession } from '../lib/index.js';
+import { binding } from '../lib/binding.js';
+import { ecPair } from './support/fixtures';
+
+/** A connected pair whose datagrams are queued until the test delivers them. */
+async function manualPair() {
+  const toServer: Buffer[] = [];
+  const toClient: Buffer[] = [];
+  const server = new DtlsSession({ role: 'server', ...ecPair(), send: (d) => void toClient.push(d) });
+  const client = new DtlsSession({ role: 'client', rejectUnauthorized: false, send: (d) => void toServer.push(d) });
+  const done = Promise.all([client.handshake(), server.handshake()]);
+  for (let i = 0; i < 20 && (client.state !== 'connected' || server.state !== 'connected'); i++) {
+    if (toServer.length > 0) server.receive(toServer.splice(0));
+    if (toClient.length > 0) client.receive(toClient.splice(0));
+  }
+  await done;
+  return { client, server, toServer, toClient };
+}
+
+test('a batch of datagrams in one receive() yields every message, in order', async () => {
+  const p = await manualPair();
+  try {
+    const got: string[] = [];
+    p.server.on('message', (m) => got.push(m.toString()));
+    for (let i = 0; i < 20; i++) p.client.send(`m${i}`);
+    assert.equal(p.toServer.length, 20, 'one datagram per send()');
+    p.server.receive(p.toServer.splice(0));
+    assert.deepEqual(got, Array.from({ length: 20 }, (_, i) => `m${i}`));
+  } finally {
+    p.client.destroy();
+    p.server.destroy();
+  }
+});
+
+test('a step larger than the shared step buffers (5000 messages, ~500 KB) is delivered whole and intact', async () => {
+  const p = await manualPair();
+  try {
+    const n = 5000;
+    for (let i = 0; i < n; i++) {
+      const b = Buffer.alloc(100, i & 0xff);
+      b.writeUInt32BE(i, 0);
+      p.client.send(b);
+    }
+    const got: Buffer[] = [];
+    p.server.on('message', (m) => got.push(m));
+    p.server.receive(p.toServer.splice(0));
+    assert.equal(binding.stepMeta[2], -1, 'the item table overflowed stepMeta (items came back in the rare object)');
+    assert.equal(binding.stepMeta[3], 1, 'the bytes overflowed stepData (they came back in a Buffer of their own)');
+    assert.equal(got.length, n);
+    for (let i = 0; i < n; i++) {
+      assert.equal(got[i]!.length, 100);
+      assert.equal(got[i]!.readUInt32BE(0), i, `message ${i} in order`);
+      assert.equal(got[i]![99], i & 0xff, `message ${i} intact`);
+    }
+    // And the shared path still works right after an overflow step.
+    const next = new Promise<Buffer>((resolve) => p.server.once('message', resolve));
+    p.client.send('after');
+    p.server.receive(p.toServer.splice(0));
+    assert.equal((await next).toString(), 'after');
+  } finally {
+    p.client.destroy();
+    p.server.destroy();
+  }
+});
+
+test('messages and datagrams belong to the receiver: later steps never change them', async () => {
+  const p = await manualPair();
+  try {
+    const kept: Buffer[] = [];
+    p.server.on('message', (m) => kept.push(m));
+    p.client.send(Buffer.alloc(1000, 0x11));
+    const firstDatagram = p.toServer[0]!;
+    const firstCopy = Buffer.from(firstDatagram);
+    p.server.receive(p.toServer.splice(0));
+    for (let i = 0; i < 50; i++) {
+      p.client.send(Buffer.alloc(1000, 0x22 + (i % 10)));
+      p.server.receive(p.toServer.splice(0));
+    }
+    assert.equal(kept.length, 51);
+    assert.ok(kept[0]!.equals(Buffer.alloc(1000, 0x11)), 'the first message is unchanged');
+    assert.ok(firstDatagram.equals(firstCopy), 'the first datagram is unchanged');
+    // Mutating one message does not touch another.
+    kept[1]!.fill(0);
+    assert.ok(kept[2]!.equals(Buffer.alloc(1000, 0x22 + 1)));
+  } finally {
+    p.client.destroy();
+    p.server.destroy();
+  }
+});
