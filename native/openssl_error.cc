@@ -73,8 +73,8 @@ Napi::Array ErrorListToJs(Napi::Env env, const ErrorList& errors) {
   return arr;
 }
 
-ClearErrorOnReturn::ClearErrorOnReturn() { ERR_clear_error(); }
-ClearErrorOnReturn::~ClearErrorOnReturn() { ERR_clear_error(); }
+ClearErrorOnReturn::ClearErrorOnReturn() { ClearQueue(); }
+ClearErrorOnReturn::~ClearErrorOnReturn() { ClearQueue(); }
 
 MarkPopErrorOnReturn::MarkPopErrorOnReturn() { ERR_set_mark(); }
 MarkPopErrorOnReturn::~MarkPopErrorOnReturn() { ERR_pop_to_mark(); }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <napi.h>
+#include <openssl/err.h>
 
 #include <string>
 #include <vector>
@@ -34,6 +35,12 @@ void ReraiseErrors(const ErrorList& errors);
 ErrorList SnapshotErrors();
 
 Napi::Array ErrorListToJs(Napi::Env env, const ErrorList& errors);
+
+// Empties this thread's queue. ERR_clear_error walks and frees every slot, so
+// it runs only when something is queued (ERR_peek_error is a cheap look).
+inline void ClearQueue() {
+  if (ERR_peek_error() != 0) ERR_clear_error();
+}
 
 // Clears the queue on entry and on every return path.
 class ClearErrorOnReturn {

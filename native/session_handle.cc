@@ -221,7 +221,7 @@ SessionHandle::SessionHandle(const Napi::CallbackInfo& info)
     if (SSL_set_session(ssl, s.get()) != 1) ThrowDtlsError(env, "could not set the session to resume");
     if (!SessionAcceptable(s.get())) {
       SSL_set_session(ssl, nullptr);
-      ERR_clear_error();
+      ClearQueue();
     }
   }
   ApplyResumptionPolicy();
@@ -535,7 +535,7 @@ bool SessionHandle::DriveHandshake() {
     started_ = true;
     Record(kTlState, 0, kStConnecting, 0, 0);
   }
-  ERR_clear_error();
+  ClearQueue();
   int r = SSL_do_handshake(ssl);
   int e = SSL_get_error(ssl, r);
   if (r == 1) {
@@ -545,9 +545,9 @@ bool SessionHandle::DriveHandshake() {
       X509Ptr peer(SSL_get1_peer_certificate(ssl));
       if (!MatchesFingerprints(peer.get())) {
         fingerprint_mismatch_ = true;
-        ERR_clear_error();
+        ClearQueue();
         SSL_shutdown(ssl);
-        ERR_clear_error();
+        ClearQueue();
         Fail(SSL_ERROR_SSL, {});
         return false;
       }
@@ -572,7 +572,7 @@ void SessionHandle::ReadAll() {
   for (int i = 0; i < kMaxRecordsPerDatagram; i++) {
     // Decrypt straight into the step arena; only what a record holds is kept.
     uint8_t* dst = arena_->Reserve(kMaxPlaintext);
-    ERR_clear_error();
+    ClearQueue();
     int n = SSL_read(ssl, dst, kMaxPlaintext);
     if (n > 0) {
       arena_->Commit(Arena::kMessage, static_cast<size_t>(n));
@@ -589,7 +589,7 @@ void SessionHandle::ReadAll() {
       peer_closed_ = true;
       if (!closed_) {
         // Answer the peer's close_notify with ours.
-        ERR_clear_error();
+        ClearQueue();
         SSL_shutdown(ssl);
         AfterCall(0);
         closed_ = true;
@@ -634,7 +634,7 @@ void SessionHandle::WritePlaintext(const uint8_t* data, size_t len) {
     return;
   }
   SSL* ssl = ssl_.get();
-  ERR_clear_error();
+  ClearQueue();
   int n = SSL_write(ssl, data, static_cast<int>(len));
   if (n > 0) {
     messages_out_++;
@@ -648,7 +648,7 @@ void SessionHandle::WritePlaintext(const uint8_t* data, size_t len) {
 void SessionHandle::HandleTimer() {
   if (!started_ || connected_ || failed_ || closed_) return;
   Record(kTlTimer, 0, 0, 0, 0);
-  ERR_clear_error();
+  ClearQueue();
   int r = DTLSv1_handle_timeout(ssl_.get());
   if (r < 0) {
     timed_out_ = true;
@@ -661,7 +661,7 @@ void SessionHandle::HandleTimer() {
 void SessionHandle::Shutdown() {
   if (closed_ || failed_) return;
   if (connected_) {
-    ERR_clear_error();
+    ClearQueue();
     SSL_shutdown(ssl_.get());
     AfterCall(0);
   }
