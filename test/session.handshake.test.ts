@@ -16,16 +16,9 @@ import {
   type KeyType,
 } from '../lib/index.js';
 import { ecPair, ed25519Pair, rsa2048Pair, serverPair } from './support/fixtures';
-import { makePair, nextEvent, type Pair, type PairOptions } from './support/pair';
+import { makePair, nextEvent, withPair } from './support/pair';
+import { withTimeout } from './support/peers';
 
-async function withPair<T>(opts: PairOptions, fn: (p: Pair) => Promise<T>): Promise<T> {
-  const p = makePair(opts);
-  try {
-    return await fn(p);
-  } finally {
-    p.dispose();
-  }
-}
 
 /** Resolves with every message `session` emits up to and including the first one equal to `marker`. */
 function collectUntil(session: DtlsSession, marker: string, ms = 5000): Promise<Buffer[]> {
@@ -54,18 +47,6 @@ function payload(tag: number, index: number, size: number): Buffer {
   return b;
 }
 
-/** `promise`, or a rejection after `ms` (the timer is cleared either way). */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 function assertCode(code: string): (err: unknown) => boolean {
   return (err: unknown) => {
@@ -238,7 +219,7 @@ for (const first of ['client', 'server'] as const) {
       await closer.close();
       assert.equal(closer.state, 'closed');
       assert.equal(closerCloseEvents, 1);
-      await within(peerClosed, 5000, `the ${first === 'client' ? 'server' : 'client'}'s 'close'`);
+      await withTimeout(peerClosed, 5000, `the ${first === 'client' ? 'server' : 'client'}'s 'close'`);
 
       const received = events.filter((e): e is DtlsAlert => typeof e !== 'string' && e.direction === 'received');
       assert.equal(received.length, 1, JSON.stringify(events.map((e) => (typeof e === 'string' ? e : `${e.direction}:${e.description}`))));

@@ -14,31 +14,12 @@ import {
   recordTypes,
   type LossyLink,
 } from './support/lossy-link';
-import { makePair, type Pair, type PairOptions } from './support/pair';
+import { makePair, withPair } from './support/pair';
+import { withTimeout } from './support/peers';
 
-async function withPair<T>(opts: PairOptions, fn: (p: Pair) => Promise<T>): Promise<T> {
-  const p = makePair(opts);
-  try {
-    return await fn(p);
-  } finally {
-    p.dispose();
-  }
-}
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** `promise`, or a rejection after `ms` (the timer is cleared either way). */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Waits until the link has nothing in flight (no pending delivery, nothing held back); bounded. */
 async function drained(link: LossyLink, ms = 3000): Promise<void> {
@@ -96,7 +77,7 @@ describe('DTLS over a lossy link', { concurrency: 2 }, () => {
       },
     });
     try {
-      const err = await within(client.handshake().then(
+      const err = await withTimeout(client.handshake().then(
         () => assert.fail('the handshake completed without a peer'),
         (e: unknown) => e,
       ), 40000, 'the retransmission limit');
@@ -206,7 +187,7 @@ describe('DTLS over a lossy link', { concurrency: 2 }, () => {
           p.server.once('secureConnect', () => {
             serverConnectedBeforeClient = p.client.state === 'connecting';
           });
-          await within(p.handshake(), 10000, 'the handshake');
+          await withTimeout(p.handshake(), 10000, 'the handshake');
           assert.ok(dropped !== undefined, 'the server sent no epoch-1 datagram');
           assert.ok(recordTypes(dropped).includes(ContentType.ChangeCipherSpec), describeDatagram(dropped));
           assert.ok(serverConnectedBeforeClient, 'the server was not connected while the client waited');
@@ -219,7 +200,7 @@ describe('DTLS over a lossy link', { concurrency: 2 }, () => {
           // And the session works.
           const got = new Promise<Buffer>((resolve) => p.server.once('message', resolve));
           p.client.send('after the lost flight');
-          assert.equal((await within(got, 5000, 'a message')).toString(), 'after the lost flight');
+          assert.equal((await withTimeout(got, 5000, 'a message')).toString(), 'after the lost flight');
         },
       );
     });
@@ -228,7 +209,7 @@ describe('DTLS over a lossy link', { concurrency: 2 }, () => {
       await withPair(
         { client: { retransmitTimeout: 50 }, link: { seed: 2, drop: (_d, i, dir) => dir === 'a->b' && i === 0 } },
         async (p) => {
-          await within(p.handshake(), 10000, 'the handshake');
+          await withTimeout(p.handshake(), 10000, 'the handshake');
           assert.ok(p.client.getStats().retransmits >= 1);
           assert.ok(handshakeTypes(p.clientOut[0]!).includes(1));
           assert.ok(handshakeTypes(p.clientOut[1]!).includes(1), 'the second client datagram is not a ClientHello');
@@ -250,7 +231,7 @@ describe('DTLS over a lossy link', { concurrency: 2 }, () => {
           link: { seed: 3, drop: (_d, i, dir) => dir === 'a->b' && i < 2 },
         },
         async (p) => {
-          await within(p.handshake(), 10000, 'the handshake');
+          await withTimeout(p.handshake(), 10000, 'the handshake');
           assert.ok(p.client.getStats().retransmits >= 2, `client retransmits ${p.client.getStats().retransmits}`);
           assert.equal(calls[0], 0);
           assert.equal(calls[1], 30);
@@ -264,14 +245,14 @@ describe('DTLS over a lossy link', { concurrency: 2 }, () => {
         const errors: DtlsError[] = [];
         client.on('error', (e) => errors.push(e));
         const closed = new Promise<void>((resolve) => client.once('close', resolve));
-        const err = await within(client.handshake().then(
+        const err = await withTimeout(client.handshake().then(
           (i: HandshakeInfo) => assert.fail(`connected to nobody: ${JSON.stringify(i.cipher)}`),
           (e: unknown) => e,
         ), 5000, 'the handshake timeout');
         assert.ok(err instanceof DtlsError);
         assert.equal(err.code, 'ERR_DTLS_HANDSHAKE_TIMEOUT');
         assert.equal(client.state, 'failed');
-        await within(closed, 1000, "'close'");
+        await withTimeout(closed, 1000, "'close'");
         // A later handshake() call rejects with the same error.
         await assert.rejects(client.handshake(), (e: unknown) => e === err);
         assert.ok(errors.length <= 1);
@@ -298,7 +279,7 @@ describe('DTLS over a lossy link', { concurrency: 2 }, () => {
         },
       });
       try {
-        const err = await within(client.handshake().then(
+        const err = await withTimeout(client.handshake().then(
           () => assert.fail('connected to nobody'),
           (e: unknown) => e,
         ), 5000, 'the retransmission limit');

@@ -7,16 +7,8 @@ import { X509Certificate } from 'node:crypto';
 import { DtlsSession, type SessionOptions } from '../lib/index.js';
 import { rsa4096Chain, rsa4096Root } from './support/fixtures';
 import { describeDatagram, HandshakeType, handshakeTypes, parseRecords } from './support/lossy-link';
-import { makePair, nextEvent, type Pair, type PairOptions } from './support/pair';
+import { makePair, nextEvent, withPair } from './support/pair';
 
-async function withPair<T>(opts: PairOptions, fn: (p: Pair) => Promise<T>): Promise<T> {
-  const p = makePair(opts);
-  try {
-    return await fn(p);
-  } finally {
-    p.dispose();
-  }
-}
 
 function derLength(pem: string): number {
   const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];

@@ -70,6 +70,16 @@ export function makePair(opts: PairOptions = {}): Pair {
   };
 }
 
+/** Runs `fn` on a fresh pair and always disposes it. */
+export async function withPair<T>(opts: PairOptions, fn: (p: Pair) => Promise<T>): Promise<T> {
+  const p = makePair(opts);
+  try {
+    return await fn(p);
+  } finally {
+    p.dispose();
+  }
+}
+
 /** Resolves with the next `event` emitted by `emitter`, rejecting after `ms`. */
 export function nextEvent<T = unknown>(emitter: NodeJS.EventEmitter, event: string, ms = 5000): Promise<T> {
   return new Promise<T>((resolve, reject) => {
