@@ -89,7 +89,8 @@ ContextState::~ContextState() = default;
 
 Napi::Function ContextHandle::Init(Napi::Env env) {
   return DefineClass(env, "ContextHandle",
-                     {InstanceMethod("ciphers", &ContextHandle::Ciphers)});
+                     {InstanceMethod("ciphers", &ContextHandle::Ciphers),
+                      InstanceMethod("liveSessions", &ContextHandle::LiveSessions)});
 }
 
 ContextHandle::ContextHandle(const Napi::CallbackInfo& info)
@@ -264,6 +265,10 @@ void ContextHandle::Configure(Napi::Env env, Napi::Object o) {
   }
 
   SessionHandle::InstallContextCallbacks(ctx);
+}
+
+Napi::Value ContextHandle::LiveSessions(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(state_->live_sessions));
 }
 
 Napi::Value ContextHandle::Ciphers(const Napi::CallbackInfo& info) {

@@ -19,6 +19,7 @@ struct ContextState {
   bool explicit_ca = false;          // the user gave `ca`
   std::vector<uint8_t> alpn;         // wire format, our preference order
   uint8_t cookie_secret[32] = {0};   // HMAC key for session-level cookies
+  size_t live_sessions = 0;          // sessions on this context not yet destroyed
   ~ContextState();
 };
 
@@ -31,6 +32,7 @@ class ContextHandle : public Napi::ObjectWrap<ContextHandle> {
 
  private:
   Napi::Value Ciphers(const Napi::CallbackInfo& info);
+  Napi::Value LiveSessions(const Napi::CallbackInfo& info);
   void Configure(Napi::Env env, Napi::Object options);
 
   std::shared_ptr<ContextState> state_;

@@ -229,6 +229,8 @@ SessionHandle::SessionHandle(const Napi::CallbackInfo& info)
 
   timeline_.reserve(16);
   addon_->Register(this);
+  ctx_->live_sessions++;
+  registered_ = true;
   external_bytes_ = kSessionExternalBytes;
   Napi::MemoryManagement::AdjustExternalMemory(env, external_bytes_);
 }
@@ -242,6 +244,10 @@ void SessionHandle::Destroy() {
     // May run from a finalizer: leave whatever else is queued alone.
     MarkPopErrorOnReturn mark;
     ssl_.reset();
+  }
+  if (registered_) {
+    registered_ = false;
+    ctx_->live_sessions--;
   }
   if (addon_ != nullptr) {
     addon_->Unregister(this);

@@ -105,6 +105,7 @@ class SessionHandle : public Napi::ObjectWrap<SessionHandle> {
   Arena* arena_ = nullptr;  // the env's step arena, set for the duration of a step
   bool is_server_ = false;
   bool destroyed_ = false;
+  bool registered_ = false;  // counted in ctx_->live_sessions
   bool in_step_ = false;
 
   // state

@@ -105,6 +105,7 @@ export interface NativeSessionOptions {
 
 export interface NativeContext {
   ciphers(): string[];
+  liveSessions(): number;
 }
 
 export interface NativeSession {

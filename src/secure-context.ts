@@ -53,6 +53,11 @@ export class SecureContext {
     this.requestCert = policy.requestCert;
   }
 
+  /** How many sessions use this context and have not been closed or destroyed. */
+  get sessionCount(): number {
+    return this.#native.liveSessions();
+  }
+
   /** The DTLS cipher suites this context offers or accepts, in order (OpenSSL names). */
   getCiphers(): string[] {
     return this.#native.ciphers().filter((name) => !name.startsWith('TLS_'));

@@ -592,3 +592,15 @@ test('binding.liveSessions() returns to its previous value once sessions in ever
   for (const s of idle) s.destroy();
   assert.equal(binding.liveSessions(), baseline);
 });
+
+test('SecureContext.sessionCount follows the sessions on it through close, destroy and failure', async () => {
+  const ctx = createSecureContext({ rejectUnauthorized: false });
+  const sessions = Array.from({ length: 4 }, () => new DtlsSession({ role: 'client', context: ctx, send: () => undefined }));
+  assert.equal(ctx.sessionCount, 4);
+  await sessions[0]!.close();
+  sessions[1]!.destroy();
+  sessions[2]!.destroy(new Error('gone'));
+  assert.equal(ctx.sessionCount, 1);
+  sessions[3]!.destroy();
+  assert.equal(ctx.sessionCount, 0);
+});
