@@ -599,7 +599,10 @@ test('SecureContext.sessionCount follows the sessions on it through close, destr
   assert.equal(ctx.sessionCount, 4);
   await sessions[0]!.close();
   sessions[1]!.destroy();
+  let seen: unknown;
+  sessions[2]!.on('error', (e) => (seen = e));
   sessions[2]!.destroy(new Error('gone'));
+  assert.ok(seen instanceof DtlsError);
   assert.equal(ctx.sessionCount, 1);
   sessions[3]!.destroy();
   assert.equal(ctx.sessionCount, 0);
