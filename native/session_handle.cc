@@ -377,6 +377,14 @@ void SessionHandle::InfoCallback(const SSL* ssl, int where, int ret) {
   a.verify_result = SSL_get_verify_result(ssl);
   a.last_sent = s->last_sent_;
   a.last_received = s->last_received_;
+  // What OpenSSL does not queue but a diagnosis needs: how far negotiation got.
+  a.version = SSL_get_version(ssl);
+  const SSL_CIPHER* c = SSL_get_current_cipher(ssl);
+  if (c == nullptr) c = SSL_get_pending_cipher(ssl);
+  if (c != nullptr) a.cipher = SSL_CIPHER_get_name(c);
+  a.ems = s->hello_ems_;
+  a.etm = s->hello_etm_;
+  a.client_auth = s->certificate_requested_;
   if (a.sent) {
     // The cause is on the queue already: copy it without taking it away.
     a.errors = SnapshotErrors();
@@ -398,6 +406,8 @@ void SessionHandle::MsgCallback(int write_p, int version, int content_type, cons
     int type = p[0];
     uint32_t seq = len >= 6 ? (static_cast<uint32_t>(p[4]) << 8 | p[5]) : 0;
     uint32_t body = len >= 4 ? (static_cast<uint32_t>(p[1]) << 16 | static_cast<uint32_t>(p[2]) << 8 | p[3]) : 0;
+    if (type == SSL3_MT_CERTIFICATE_REQUEST) s->certificate_requested_ = true;
+    if (type == SSL3_MT_SERVER_HELLO) s->ReadServerHelloExtensions(p, len);
     if (write_p) {
       uint32_t key = static_cast<uint32_t>(type) << 16 | seq;
       bool again = false;
@@ -424,6 +434,30 @@ void SessionHandle::MsgCallback(int write_p, int version, int content_type, cons
       s->last_received_ = 256;
     }
     s->Record(kTlCcs, write_p ? 1 : 0, 256, static_cast<uint32_t>(len), 0);
+  }
+}
+
+// Which of the extensions that decide how records and keys are made the
+// ServerHello carried (RFC 7627 extended master secret, RFC 7366
+// encrypt-then-MAC). OpenSSL does not report them until the handshake ends.
+// `msg` is the whole DTLS handshake message: a 12-byte header, then the body.
+void SessionHandle::ReadServerHelloExtensions(const uint8_t* msg, size_t len) {
+  size_t off = 12 + 2 + 32;  // header, server_version, random
+  if (len < off + 1) return;
+  off += 1 + msg[off];       // session_id
+  off += 2 + 1;              // cipher_suite, compression_method
+  hello_ems_ = 0;
+  hello_etm_ = 0;
+  if (len < off + 2) return;
+  size_t end = off + 2 + ((static_cast<size_t>(msg[off]) << 8) | msg[off + 1]);
+  if (end > len) return;
+  off += 2;
+  while (off + 4 <= end) {
+    unsigned type = (static_cast<unsigned>(msg[off]) << 8) | msg[off + 1];
+    size_t ext_len = (static_cast<size_t>(msg[off + 2]) << 8) | msg[off + 3];
+    if (type == 0x0017) hello_ems_ = 1;
+    if (type == 0x0016) hello_etm_ = 1;
+    off += 4 + ext_len;
   }
 }
 
@@ -830,6 +864,11 @@ Napi::Value SessionHandle::BuildResult(Napi::Env env) {
       o.Set("verifyMessage", Napi::String::New(env, X509_verify_cert_error_string(a.verify_result)));
       o.Set("lastSent", Napi::Number::New(env, a.last_sent));
       o.Set("lastReceived", Napi::Number::New(env, a.last_received));
+      o.Set("version", Napi::String::New(env, a.version));
+      if (!a.cipher.empty()) o.Set("cipher", Napi::String::New(env, a.cipher));
+      o.Set("ems", Napi::Number::New(env, a.ems));
+      o.Set("etm", Napi::Number::New(env, a.etm));
+      o.Set("clientAuth", Napi::Boolean::New(env, a.client_auth));
       list.Set(static_cast<uint32_t>(i), o);
     }
     rare_object().Set("alerts", list);

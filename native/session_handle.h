@@ -42,6 +42,11 @@ class SessionHandle : public Napi::ObjectWrap<SessionHandle> {
     long verify_result = 0;
     int last_sent = -1;
     int last_received = -1;
+    std::string version;   // SSL_get_version at the time of the alert
+    std::string cipher;    // current or pending suite, if chosen yet
+    int ems = -1;          // from the ServerHello: 1, 0, or -1 (not seen yet)
+    int etm = -1;
+    bool client_auth = false;
     ErrorList errors;
   };
   struct Fingerprint {
@@ -91,6 +96,7 @@ class SessionHandle : public Napi::ObjectWrap<SessionHandle> {
   void AfterCall(int ssl_error);
   bool ComputeCookie(unsigned char* out, unsigned int* len) const;
   bool MatchesFingerprints(X509* cert) const;
+  void ReadServerHelloExtensions(const uint8_t* msg, size_t len);
   bool SessionAcceptable(SSL_SESSION* sess) const;
   void ApplyResumptionPolicy();
   void ApplyVerifyMode();
@@ -147,6 +153,9 @@ class SessionHandle : public Napi::ObjectWrap<SessionHandle> {
   std::vector<PendingAlert> alerts_;
   int last_sent_ = -1;
   int last_received_ = -1;
+  bool certificate_requested_ = false;  // a CertificateRequest went by
+  int hello_ems_ = -1;  // extended_master_secret in the ServerHello (-1: none seen yet)
+  int hello_etm_ = -1;  // encrypt_then_mac in the ServerHello
   std::vector<uint32_t> sent_messages_;  // (type << 16 | seq) sent so far
   std::vector<TimelineEntry> timeline_;
   size_t timeline_next_ = 0;

@@ -16,6 +16,12 @@ export interface NativeAlert {
   verifyMessage: string;
   lastSent: number;
   lastReceived: number;
+  version: string;
+  cipher?: string;
+  /** extended_master_secret / encrypt_then_mac in the ServerHello: 1, 0, or -1 before it */
+  ems: number;
+  etm: number;
+  clientAuth: boolean;
 }
 
 export interface NativeFailure {

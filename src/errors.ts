@@ -41,6 +41,19 @@ export interface DtlsAlert {
   lastMessageSent?: string;
   lastMessageReceived?: string;
   role: 'client' | 'server';
+  /** how far negotiation had got when the alert went by */
+  negotiated: {
+    /** e.g. 'DTLSv1.2' */
+    protocol: string;
+    /** the suite in use or chosen (OpenSSL name), once ServerHello has gone by */
+    cipher?: string;
+    /** RFC 7627 extended master secret, as the ServerHello said (once it has gone by) */
+    extendedMasterSecret?: boolean;
+    /** RFC 7366 encrypt-then-MAC (CBC suites only): with it, OpenSSL's DTLS treats a bad MAC as fatal */
+    encryptThenMac?: boolean;
+    /** whether the server asked for a client certificate (a CertificateRequest went by) */
+    clientCertificateRequested: boolean;
+  };
   explanation: Explanation;
 }
 

@@ -156,6 +156,7 @@ export class DtlsSession extends EventEmitter {
   readonly #role: DtlsRole;
   readonly #send: (datagram: Buffer) => void;
   readonly #handshakeTimeoutMs: number;
+  readonly #requestsCert: boolean;
   #state: SessionState = 'new';
   #timer: NodeJS.Timeout | null = null;
   #handshakeTimer: NodeJS.Timeout | null = null;
@@ -236,6 +237,7 @@ export class DtlsSession extends EventEmitter {
       }
       this.#signal = signal;
     }
+    this.#requestsCert = native.requestCert || native.fingerprints !== undefined;
     this.#handle = new binding.SessionHandle(nativeContextOf(context), native);
 
     // Keylog lines are produced only while someone listens.
@@ -523,8 +525,12 @@ export class DtlsSession extends EventEmitter {
       description,
       opensslErrors,
       role: this.#role,
+      negotiated: { protocol: a.version, clientCertificateRequested: a.clientAuth || (this.#role === 'server' && this.#requestsCert) },
       explanation: undefined as never,
     };
+    if (a.cipher !== undefined) alert.negotiated.cipher = a.cipher;
+    if (a.ems >= 0) alert.negotiated.extendedMasterSecret = a.ems === 1;
+    if (a.etm >= 0) alert.negotiated.encryptThenMac = a.etm === 1;
     // Our verify result explains alerts we send; a received alert is about our certificate, not theirs.
     if (a.sent && (a.verifyResult !== 0 || isCertificateAlert(a.code))) alert.verifyResult = { code: a.verifyResult, message: a.verifyMessage };
     const sent = messageName(a.lastSent);

@@ -543,3 +543,28 @@ test('requestCert with the CA: a CA-signed client certificate verifies (verify r
   assert.equal(s.peerCertificate?.subject, 'CN=client.test');
   assert.deepEqual(s.verifyResult, { code: 0, message: 'ok' });
 });
+
+test('alerts carry how far negotiation got: version, suite, EMS and encrypt-then-MAC from the ServerHello, client auth', async () => {
+  const wrong = [{ algorithm: 'sha-256' as const, value: fingerprint(rsa2048Pair().cert) }];
+  // Before any ServerHello: no suite, EMS unknown.
+  const early = await runPair({ client: { ciphers: 'ECDHE-ECDSA-AES256-GCM-SHA384' }, server: { ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' } });
+  const ea = early.server.alerts.find((a) => a.direction === 'sent')!;
+  assert.deepEqual(ea.negotiated, { protocol: 'DTLSv1.2', clientCertificateRequested: false });
+  // After the ServerHello, EMS as negotiated (off here), AEAD: no encrypt-then-MAC.
+  const noEms = await runPair({ client: { remoteFingerprints: wrong, extendedMasterSecret: false } });
+  const na = noEms.client.alerts.find((a) => a.direction === 'sent')!;
+  assert.equal(na.negotiated.cipher, 'ECDHE-ECDSA-AES128-GCM-SHA256');
+  assert.equal(na.negotiated.extendedMasterSecret, false);
+  assert.equal(na.negotiated.encryptThenMac, false);
+  // A CBC suite named explicitly: encrypt-then-MAC is negotiated; the server asks for a client certificate.
+  const cbc = 'ECDHE-ECDSA-AES128-SHA256';
+  const etm = await runPair({ client: { ciphers: cbc, remoteFingerprints: wrong }, server: { ciphers: cbc, requestCert: true, rejectUnauthorized: false } });
+  const ta = etm.client.alerts.find((a) => a.direction === 'sent')!;
+  assert.equal(ta.negotiated.cipher, cbc);
+  assert.equal(ta.negotiated.extendedMasterSecret, true);
+  assert.equal(ta.negotiated.encryptThenMac, true);
+  // The client rejected the server Certificate before it read the CertificateRequest behind it.
+  assert.equal(ta.negotiated.clientCertificateRequested, false);
+  const ra = etm.server.alerts.find((a) => a.direction === 'received')!;
+  assert.equal(ra.negotiated.clientCertificateRequested, true);
+});

@@ -191,6 +191,9 @@ async function runScenario(sc: Scenario): Promise<Outcome> {
     detail.push(`alert     ${sent.alert.level} ${sent.alert.description} sent by the ${sent.side} after it received ${sent.alert.lastMessageReceived ?? '(nothing)'}`);
     detail.push(`openssl   ${describeEntry(entry)}`);
     if (sent.alert.verifyResult !== undefined) detail.push(`verify    ${sent.alert.verifyResult.code} ${sent.alert.verifyResult.message}`);
+    const n = sent.alert.negotiated;
+    const ems = n.extendedMasterSecret === undefined ? '' : `, EMS ${n.extendedMasterSecret ? 'on' : 'off'}${n.encryptThenMac ? ', encrypt-then-MAC' : ''}`;
+    detail.push(`state     ${n.protocol}, ${n.cipher ?? 'no suite chosen yet'}${ems}${n.clientCertificateRequested ? ', client certificate requested' : ''}`);
     detail.push(`meaning   ${sent.alert.explanation.summary}`);
   }
   if (received !== undefined) {
@@ -198,7 +201,7 @@ async function runScenario(sc: Scenario): Promise<Outcome> {
   }
   if (cerr !== undefined) detail.push(`client    ${cerr.code}: ${cerr.message}`);
   for (const [label, pass] of checks) if (!pass) detail.push(red(`expected: ${label}`));
-  json.alert = sent !== undefined ? { sender: sent.side, description: sent.alert.description, level: sent.alert.level, opensslErrors: sent.alert.opensslErrors, verifyResult: sent.alert.verifyResult, explanation: sent.alert.explanation } : null;
+  json.alert = sent !== undefined ? { sender: sent.side, description: sent.alert.description, level: sent.alert.level, opensslErrors: sent.alert.opensslErrors, verifyResult: sent.alert.verifyResult, negotiated: sent.alert.negotiated, explanation: sent.alert.explanation } : null;
   json.received = received !== undefined ? { side: received.side, opensslErrors: received.alert.opensslErrors } : null;
   json.clientError = cerr !== undefined ? { code: cerr.code, message: cerr.message } : null;
   json.checks = checks.map(([label, pass]) => ({ label, pass }));
