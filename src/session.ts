@@ -166,8 +166,8 @@ export class DtlsSession extends EventEmitter {
   #error: DtlsError | undefined;
   #waiters: Array<{ resolve: (i: HandshakeInfo) => void; reject: (e: Error) => void }> = [];
   #closing: Promise<void> | undefined;
-  #finalStats: SessionStats | undefined;
-  #finalTimeline: TimelineEvent[] | undefined;
+  /** the native handle after its SSL was freed: counters and the flight recorder outlive it */
+  #retired: NativeSession | undefined;
   #finalSession: Buffer | undefined;
   #droppedLocally = 0;
   #signal: AbortSignal | undefined;
@@ -384,8 +384,7 @@ export class DtlsSession extends EventEmitter {
   }
 
   getStats(): SessionStats {
-    if (this.#finalStats !== undefined) return { ...this.#finalStats, dropped: this.#finalStats.dropped + this.#droppedLocally };
-    const s: SessionStats = this.#handle!.stats();
+    const s: SessionStats = (this.#handle ?? this.#retired!).stats();
     s.dropped += this.#droppedLocally;
     if (this.#handshakeMs !== undefined) s.handshakeMs = this.#handshakeMs;
     return s;
@@ -393,8 +392,7 @@ export class DtlsSession extends EventEmitter {
 
   /** The bounded flight recorder: handshake messages, retransmissions, alerts, state changes. */
   timeline(): TimelineEvent[] {
-    if (this.#finalTimeline !== undefined) return this.#finalTimeline.slice();
-    return this.#handle !== null ? this.#handle.timeline().map(timelineEvent) : [];
+    return (this.#handle ?? this.#retired!).timeline().map(timelineEvent);
   }
 
   // ---- internals ------------------------------------------------------------
@@ -608,13 +606,11 @@ export class DtlsSession extends EventEmitter {
     if (handle === null) return;
     this.#clearTimers();
     if (this.#signal !== undefined && this.#onAbort !== undefined) this.#signal.removeEventListener('abort', this.#onAbort);
-    // Keep what getters need after the native session is gone.
-    const stats: SessionStats = handle.stats();
-    if (this.#handshakeMs !== undefined) stats.handshakeMs = this.#handshakeMs;
-    this.#finalStats = stats;
-    this.#finalTimeline = handle.timeline().map(timelineEvent);
+    // The SSL goes now; what getters need afterwards stays: the serialized
+    // session, and the handle itself for its counters and flight recorder.
     if (this.#state === 'connected') this.#finalSession = handle.getSession();
     this.#handle = null;
+    this.#retired = handle;
     handle.destroy();
     this.#state = state;
     this.#error = err;
