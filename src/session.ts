@@ -112,7 +112,6 @@ const DEFAULT_HANDSHAKE_TIMEOUT = 30_000;
 const MAX_PLAINTEXT = 16384;
 // OpenSSL gives up after 12 retransmissions of a flight: 13 timeouts cover it.
 const SCHEDULE_LENGTH = 13;
-const STATES: SessionState[] = ['new', 'connecting', 'connected', 'failed', 'closed'];
 
 // OpenSSL treats a timer with less than 15 ms left as already expired, so a
 // shorter timeout would resend a flight in a burst rather than on a schedule.
@@ -644,7 +643,7 @@ function timelineEvent(row: NativeTimelineRow): TimelineEvent {
     case 3:
       return { at, type: 'retransmit' };
     case 4:
-      return { at, type: 'state', state: STATE_BY_CODE[type] ?? STATES[0]! };
+      return { at, type: 'state', state: STATE_BY_CODE[type] ?? 'new' };
     default:
       return { at, type: 'timer' };
   }
