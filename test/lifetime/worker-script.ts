@@ -1,4 +1,4 @@
-// Worker body for test/lifetime/worker.test.ts (not a test file itself: run-tests.js runs *.test.js only).
+// Worker body for test/lifetime/addon.worker.test.ts (not a test file itself: run-tests.js runs *.test.js only).
 // workerData.mode selects what the worker does; results go back with parentPort.postMessage().
 //
 //   'echo'  generateCertificate() here, in-process handshake, 100 messages echoed, close; posts the result
