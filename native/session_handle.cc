@@ -28,12 +28,9 @@ enum Op : uint32_t { kOpStart = 1, kOpTimer = 2, kOpShutdown = 4 };
 enum Flag : uint32_t {
   kFlagConnected = 1,      // became connected in this step
   kFlagFailed = 2,         // failed in this step
-  kFlagClosed = 4,         // closed (either side) — sticky
   kFlagPeerClosed = 8,     // the peer sent close_notify — sticky
   kFlagTimedOut = 16,      // retransmissions exhausted
   kFlagFingerprint = 32,   // failed because of a fingerprint mismatch
-  kFlagRetransmit = 64,    // this step retransmitted a flight
-  kFlagIsConnected = 128,  // connected (sticky)
 };
 enum TimelineKind : uint8_t {
   kTlMessage = 0,
@@ -181,18 +178,8 @@ SessionHandle::SessionHandle(const Napi::CallbackInfo& info)
 
   Napi::Value fps = o.Get("fingerprints");
   if (fps.IsArray()) {
+    fingerprints_ = ParseFingerprints(env, fps);
     has_fingerprints_ = true;
-    Napi::Array a = fps.As<Napi::Array>();
-    for (uint32_t i = 0; i < a.Length(); i++) {
-      Napi::Object f = a.Get(i).As<Napi::Object>();
-      std::string alg = f.Get("algorithm").ToString().Utf8Value();
-      const EVP_MD* md = EVP_get_digestbyname(alg.c_str());
-      if (md == nullptr) ThrowDtlsError(env, "unknown fingerprint algorithm '" + alg + "'");
-      Napi::Value d = f.Get("digest");
-      if (!IsUint8Array(d)) throw Napi::TypeError::New(env, "fingerprint digest must be a Buffer");
-      Napi::Uint8Array u = d.As<Napi::Uint8Array>();
-      fingerprints_.push_back({md, std::vector<uint8_t>(u.Data(), u.Data() + u.ByteLength())});
-    }
   }
   ApplyVerifyMode();
 
@@ -277,6 +264,25 @@ void SessionHandle::ApplyVerifyMode() {
     }
   }
   SSL_set_verify(ssl_.get(), mode, VerifyCallback);
+}
+
+// [{ algorithm: OpenSSL digest name, digest: Buffer }] as the TS layer builds it.
+std::vector<SessionHandle::Fingerprint> SessionHandle::ParseFingerprints(Napi::Env env, Napi::Value value) {
+  std::vector<Fingerprint> list;
+  Napi::Array a = value.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    Napi::Value item = a.Get(i);
+    if (!item.IsObject()) throw Napi::TypeError::New(env, "a fingerprint must be an object");
+    Napi::Object f = item.As<Napi::Object>();
+    std::string alg = f.Get("algorithm").ToString().Utf8Value();
+    const EVP_MD* md = EVP_get_digestbyname(alg.c_str());
+    if (md == nullptr) throw Napi::TypeError::New(env, "unknown fingerprint algorithm '" + alg + "'");
+    Napi::Value d = f.Get("digest");
+    if (!IsUint8Array(d)) throw Napi::TypeError::New(env, "fingerprint digest must be a Buffer");
+    Napi::Uint8Array u = d.As<Napi::Uint8Array>();
+    list.push_back({md, std::vector<uint8_t>(u.Data(), u.Data() + u.ByteLength())});
+  }
+  return list;
 }
 
 bool SessionHandle::MatchesFingerprints(X509* cert) const {
@@ -564,7 +570,7 @@ void SessionHandle::Fail(int ssl_error, ErrorList errors) {
 
 // After an SSL call that did not fail: whatever is queued belongs to a
 // received alert (if any) or is noise from a path OpenSSL recovered from.
-void SessionHandle::AfterCall(int ssl_error) {
+void SessionHandle::AfterCall() {
   ErrorList errors = DrainErrors();
   AttachQueue(errors);
 }
@@ -579,7 +585,7 @@ bool SessionHandle::DriveHandshake() {
   int r = SSL_do_handshake(ssl);
   int e = SSL_get_error(ssl, r);
   if (r == 1) {
-    AfterCall(e);
+    AfterCall();
     if (!connected_ && has_fingerprints_ && SSL_session_reused(ssl) == 1) {
       // Belt and braces: the policy above should have prevented this.
       X509Ptr peer(SSL_get1_peer_certificate(ssl));
@@ -600,7 +606,7 @@ bool SessionHandle::DriveHandshake() {
     return true;
   }
   if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-    AfterCall(e);
+    AfterCall();
     return true;
   }
   Fail(e, DrainErrors());
@@ -621,17 +627,17 @@ void SessionHandle::ReadAll() {
     }
     int e = SSL_get_error(ssl, n);
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-      AfterCall(e);
+      AfterCall();
       return;
     }
     if (e == SSL_ERROR_ZERO_RETURN) {
-      AfterCall(e);
+      AfterCall();
       peer_closed_ = true;
       if (!closed_) {
         // Answer the peer's close_notify with ours.
         ClearQueue();
         SSL_shutdown(ssl);
-        AfterCall(0);
+        AfterCall();
         closed_ = true;
         Record(kTlState, 0, kStClosed, 0, 0);
       }
@@ -678,7 +684,7 @@ void SessionHandle::WritePlaintext(const uint8_t* data, size_t len) {
   int n = SSL_write(ssl, data, static_cast<int>(len));
   if (n > 0) {
     messages_out_++;
-    AfterCall(0);
+    AfterCall();
     return;
   }
   int e = SSL_get_error(ssl, n);
@@ -695,7 +701,7 @@ void SessionHandle::HandleTimer() {
     Fail(SSL_ERROR_SSL, DrainErrors());
     return;
   }
-  AfterCall(0);
+  AfterCall();
 }
 
 void SessionHandle::Shutdown() {
@@ -703,7 +709,7 @@ void SessionHandle::Shutdown() {
   if (connected_) {
     ClearQueue();
     SSL_shutdown(ssl_.get());
-    AfterCall(0);
+    AfterCall();
   }
   closed_ = true;
   Record(kTlState, 1, kStClosed, 0, 0);
@@ -806,13 +812,10 @@ Napi::Value SessionHandle::BuildResult(Napi::Env env) {
 
   uint32_t flags = 0;
   if (step_connected_) flags |= kFlagConnected;
-  if (connected_) flags |= kFlagIsConnected;
   if (step_failed_) flags |= kFlagFailed;
-  if (closed_) flags |= kFlagClosed;
   if (peer_closed_) flags |= kFlagPeerClosed;
   if (timed_out_) flags |= kFlagTimedOut;
   if (fingerprint_mismatch_) flags |= kFlagFingerprint;
-  if (step_retransmitted_) flags |= kFlagRetransmit;
 
   double timeout = -1;
   if (started_ && !connected_ && !failed_ && !closed_) {
@@ -910,18 +913,7 @@ Napi::Value SessionHandle::SetFingerprints(const Napi::CallbackInfo& info) {
   EnsureAlive(env);
   ClearErrorOnReturn guard;
   if (info.Length() < 1 || !info[0].IsArray()) throw Napi::TypeError::New(env, "setFingerprints expects an array");
-  std::vector<Fingerprint> list;
-  Napi::Array a = info[0].As<Napi::Array>();
-  for (uint32_t i = 0; i < a.Length(); i++) {
-    Napi::Object f = a.Get(i).As<Napi::Object>();
-    std::string alg = f.Get("algorithm").ToString().Utf8Value();
-    const EVP_MD* md = EVP_get_digestbyname(alg.c_str());
-    if (md == nullptr) throw Napi::TypeError::New(env, "unknown fingerprint algorithm '" + alg + "'");
-    Napi::Value d = f.Get("digest");
-    if (!IsUint8Array(d)) throw Napi::TypeError::New(env, "fingerprint digest must be a Buffer");
-    Napi::Uint8Array u = d.As<Napi::Uint8Array>();
-    list.push_back({md, std::vector<uint8_t>(u.Data(), u.Data() + u.ByteLength())});
-  }
+  std::vector<Fingerprint> list = ParseFingerprints(env, info[0]);
   fingerprints_ = std::move(list);
   has_fingerprints_ = true;
   fingerprint_checked_ = false;
@@ -979,7 +971,6 @@ Napi::Value SessionHandle::Info(const Napi::CallbackInfo& info) {
   o.Set("verifyResult", Napi::Number::New(env, static_cast<double>(vr)));
   o.Set("verifyMessage", Napi::String::New(env, X509_verify_cert_error_string(vr)));
   o.Set("maxPayload", Napi::Number::New(env, connected_ ? static_cast<double>(DTLS_get_data_mtu(ssl)) : 0));
-  o.Set("mtu", Napi::Number::New(env, static_cast<double>(bio_state_.mtu)));
   return o;
 }
 

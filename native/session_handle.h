@@ -93,8 +93,9 @@ class SessionHandle : public Napi::ObjectWrap<SessionHandle> {
   void Shutdown();
   void Fail(int ssl_error, ErrorList errors);
   void AttachQueue(const ErrorList& errors);
-  void AfterCall(int ssl_error);
+  void AfterCall();
   bool ComputeCookie(unsigned char* out, unsigned int* len) const;
+  static std::vector<Fingerprint> ParseFingerprints(Napi::Env env, Napi::Value value);
   bool MatchesFingerprints(X509* cert) const;
   void ReadServerHelloExtensions(const uint8_t* msg, size_t len);
   bool SessionAcceptable(SSL_SESSION* sess) const;

@@ -57,7 +57,6 @@ export interface NativeSessionInfo {
   verifyResult: number;
   verifyMessage: string;
   maxPayload: number;
-  mtu: number;
 }
 
 export interface NativeStats {
@@ -147,14 +146,12 @@ export const OP_START = 1;
 export const OP_TIMER = 2;
 export const OP_SHUTDOWN = 4;
 
+// Step flags (stepMeta[0]).
 export const FLAG_CONNECTED = 1;
 export const FLAG_FAILED = 2;
-export const FLAG_CLOSED = 4;
 export const FLAG_PEER_CLOSED = 8;
 export const FLAG_TIMED_OUT = 16;
 export const FLAG_FINGERPRINT = 32;
-export const FLAG_RETRANSMIT = 64;
-export const FLAG_IS_CONNECTED = 128;
 
 function checkRuntime(): void {
   const v = process.versions.openssl;

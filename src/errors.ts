@@ -90,10 +90,7 @@ export function shortSourcePath(file: string): string {
   return file.replace(/^(\.\.\/)+/, '');
 }
 
-export function isSslEntry(entry: OpenSSLErrorEntry): boolean {
-  return libraryNumber(entry) === 20;
-}
-
+/** The entry that names the path: the last "SSL routines" entry, else the last one. */
 export function classifyingEntry(entries: readonly OpenSSLErrorEntry[]): OpenSSLErrorEntry | undefined {
   for (let i = entries.length - 1; i >= 0; i--) {
     const e = entries[i]!;

@@ -232,7 +232,8 @@ function fromEntry(path: string, e: Entry): Explanation {
   return { path, summary: e.summary, meaning: e.meaning, likelyCauses: [...e.likelyCauses], checks: [...e.checks] };
 }
 
-function explainEntries(entries: readonly OpenSSLErrorEntry[], ctx: Context): Explanation {
+/** explain() with the context an alert or a failure carries (direction, verify result, our last message). */
+export function explainWith(entries: readonly OpenSSLErrorEntry[], ctx: Context): Explanation {
   const last = classifyingEntry(entries);
   if (ctx.direction === 'received' && ctx.description !== undefined) {
     const path = last?.function ?? 'dtls1_read_bytes';
@@ -285,16 +286,12 @@ function explainEntries(entries: readonly OpenSSLErrorEntry[], ctx: Context): Ex
   };
 }
 
-export function explainWith(entries: readonly OpenSSLErrorEntry[], ctx: Context): Explanation {
-  return explainEntries(entries, ctx);
-}
-
 /** Explains an alert, an error, or a raw list of error-queue entries. */
 export function explain(source: DtlsAlert | { opensslErrors: OpenSSLErrorEntry[]; alert?: DtlsAlert; verifyResult?: { code: number; message: string } } | readonly OpenSSLErrorEntry[]): Explanation {
-  if (Array.isArray(source)) return explainEntries(source as readonly OpenSSLErrorEntry[], {});
+  if (Array.isArray(source)) return explainWith(source as readonly OpenSSLErrorEntry[], {});
   const s = source as Partial<DtlsAlert> & { opensslErrors: OpenSSLErrorEntry[]; alert?: DtlsAlert; verifyResult?: { code: number; message: string } };
   if (s.direction !== undefined) {
-    return explainEntries(s.opensslErrors, {
+    return explainWith(s.opensslErrors, {
       direction: s.direction,
       description: s.description,
       verifyResult: s.verifyResult,
@@ -303,5 +300,5 @@ export function explain(source: DtlsAlert | { opensslErrors: OpenSSLErrorEntry[]
     });
   }
   if (s.alert !== undefined) return explain(s.alert);
-  return explainEntries(s.opensslErrors ?? [], { verifyResult: s.verifyResult });
+  return explainWith(s.opensslErrors ?? [], { verifyResult: s.verifyResult });
 }

@@ -2,7 +2,7 @@ import * as tls from 'node:tls';
 
 import { binding, type NativeContext, type NativeContextOptions } from './binding';
 import { invalidArgType, invalidArgValue, outOfRange } from './errors';
-import { isBytes, validateBoolean, validateObject, validateOneOf, validateString, validateStringOrBytes } from './validate';
+import { validateBoolean, validateObject, validateOneOf, validateString, validateStringOrBytes } from './validate';
 
 export type DtlsVersion = 'DTLSv1' | 'DTLSv1.2';
 
@@ -149,4 +149,3 @@ export function createSecureContext(options: ContextOptions = {}): SecureContext
   });
 }
 
-export { isBytes };

@@ -28,11 +28,6 @@ export function validateInteger(v: unknown, name: string, min: number, max: numb
   if (v < min || v > max) throw outOfRange(name, `>= ${min} && <= ${max}`, v);
 }
 
-export function validateNumber(v: unknown, name: string, min: number, max: number): asserts v is number {
-  if (typeof v !== 'number') throw invalidArgType(name, 'of type number', v);
-  if (!(v >= min && v <= max)) throw outOfRange(name, `>= ${min} && <= ${max}`, v);
-}
-
 export function validateStringOrBytes(v: unknown, name: string): asserts v is string | Uint8Array {
   if (typeof v !== 'string' && !isBytes(v)) throw invalidArgType(name, 'of type string or an instance of Buffer or Uint8Array', v);
 }

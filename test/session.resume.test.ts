@@ -113,38 +113,24 @@ test('a garbage session Buffer is a DtlsError at construction, not a crash', asy
   }
 });
 
-test('resumption with extendedMasterSecret on both sides', async () => {
-  const clientCtx = createSecureContext({ rejectUnauthorized: false, extendedMasterSecret: true });
-  const serverCtx = createSecureContext({ ...ecPair(), extendedMasterSecret: true });
-  const first = await firstConnection(clientCtx, serverCtx);
-  const p = pair({ client: { context: clientCtx, session: first.session }, server: { context: serverCtx } });
-  try {
-    const [c, s] = await handshake(p);
-    assert.equal(c.resumed, true);
-    assert.equal(s.resumed, true);
-    assert.equal(c.extendedMasterSecret, true, 'client: EMS on the resumed connection');
-    assert.equal(s.extendedMasterSecret, true, 'server: EMS on the resumed connection');
-    assert.deepEqual(p.alerts, []);
-  } finally {
-    p.dispose();
-  }
-});
-
-test('resumption with extendedMasterSecret off on both sides', async () => {
-  const clientCtx = createSecureContext({ rejectUnauthorized: false, extendedMasterSecret: false });
-  const serverCtx = createSecureContext({ ...ecPair(), extendedMasterSecret: false });
-  const first = await firstConnection(clientCtx, serverCtx);
-  const p = pair({ client: { context: clientCtx, session: first.session }, server: { context: serverCtx } });
-  try {
-    const [c, s] = await handshake(p);
-    assert.equal(c.resumed, true);
-    assert.equal(s.resumed, true);
-    assert.equal(c.extendedMasterSecret, false);
-    assert.equal(s.extendedMasterSecret, false);
-  } finally {
-    p.dispose();
-  }
-});
+for (const ems of [true, false]) {
+  test(`resumption with extendedMasterSecret ${ems ? 'on' : 'off'} on both sides`, async () => {
+    const clientCtx = createSecureContext({ rejectUnauthorized: false, extendedMasterSecret: ems });
+    const serverCtx = createSecureContext({ ...ecPair(), extendedMasterSecret: ems });
+    const first = await firstConnection(clientCtx, serverCtx);
+    const p = pair({ client: { context: clientCtx, session: first.session }, server: { context: serverCtx } });
+    try {
+      const [c, s] = await handshake(p);
+      assert.equal(c.resumed, true);
+      assert.equal(s.resumed, true);
+      assert.equal(c.extendedMasterSecret, ems, 'client: EMS on the resumed connection');
+      assert.equal(s.extendedMasterSecret, ems, 'server: EMS on the resumed connection');
+      assert.deepEqual(p.alerts, []);
+    } finally {
+      p.dispose();
+    }
+  });
+}
 
 test('a session from a different server context (different certificate): full handshake, no failure', async () => {
   const clientCtx = createSecureContext({ rejectUnauthorized: false });

@@ -14,7 +14,7 @@ import {
   type OpenSSLErrorEntry,
   type SessionOptions,
 } from '../index';
-import { shortSourcePath } from '../errors';
+import { classifyingEntry, shortSourcePath } from '../errors';
 
 interface Expectation {
   /** who must send the fatal alert */
@@ -48,11 +48,6 @@ const red = (s: string) => paint('31', s);
 const dim = (s: string) => paint('2', s);
 const bold = (s: string) => paint('1', s);
 
-
-function lastSslEntry(entries: readonly OpenSSLErrorEntry[]): OpenSSLErrorEntry | undefined {
-  for (let i = entries.length - 1; i >= 0; i--) if (entries[i]!.library === 'SSL routines') return entries[i];
-  return entries[entries.length - 1];
-}
 
 function describeEntry(e: OpenSSLErrorEntry | undefined): string {
   if (e === undefined) return '(no OpenSSL error entry)';
@@ -179,7 +174,7 @@ async function runScenario(sc: Scenario): Promise<Outcome> {
   const sent = r.alerts.find((a) => a.alert.direction === 'sent' && a.alert.level === 'fatal');
   const received = r.alerts.find((a) => a.alert.direction === 'received' && a.alert.level === 'fatal');
   const cerr = r.c.status === 'rejected' ? (r.c.reason as DtlsError) : undefined;
-  const entry = sent !== undefined ? lastSslEntry(sent.alert.opensslErrors) : undefined;
+  const entry = sent !== undefined ? classifyingEntry(sent.alert.opensslErrors) : undefined;
   const checks: Array<[string, boolean]> = [
     [`${ex.sender} sent ${ex.description}`, sent?.side === ex.sender && sent.alert.description === ex.description],
     [`raised in ${ex.function} (${ex.reason})`, entry?.function === ex.function && entry.reason === ex.reason],
@@ -197,7 +192,7 @@ async function runScenario(sc: Scenario): Promise<Outcome> {
     detail.push(`meaning   ${sent.alert.explanation.summary}`);
   }
   if (received !== undefined) {
-    detail.push(`peer      received ${received.alert.description}: ${describeEntry(lastSslEntry(received.alert.opensslErrors))}`);
+    detail.push(`peer      received ${received.alert.description}: ${describeEntry(classifyingEntry(received.alert.opensslErrors))}`);
   }
   if (cerr !== undefined) detail.push(`client    ${cerr.code}: ${cerr.message}`);
   for (const [label, pass] of checks) if (!pass) detail.push(red(`expected: ${label}`));

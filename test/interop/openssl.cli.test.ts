@@ -313,6 +313,20 @@ test(`${PEER} s_server -Verify 1: our client presents clientPair() and s_server 
   }
 });
 
+/** Awaits a handshake that the peer must end with a fatal handshake_failure; returns the error. */
+async function receivedHandshakeFailure(session: DtlsSession): Promise<DtlsError> {
+  const err = await handshake(session).then(
+    () => assert.fail('the handshake should have failed'),
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof DtlsError, String(err));
+  assert.equal(err.code, 'ERR_DTLS_ALERT_RECEIVED');
+  assert.equal(err.alert?.direction, 'received');
+  assert.equal(err.alert?.level, 'fatal');
+  assert.equal(err.alert?.description, 'handshake_failure');
+  return err;
+}
+
 test(`${PEER} s_server -Verify 1: our client without a certificate gets handshake_failure`, { timeout: TEST_TIMEOUT }, async (t) => {
   if (!requirePeer(t, 'openssl', haveOpenssl(), 'openssl CLI not found')) return;
   const res = new Resources();
@@ -321,15 +335,7 @@ test(`${PEER} s_server -Verify 1: our client without a certificate gets handshak
       ...serverArgs('server-cert.pem', 'server-key.pem'), '-Verify', '1', '-CAfile', fixturePath('ca-cert.pem'),
     ]);
     const h = await ourClient(res, port, { ca: caCert(), servername: 'localhost' });
-    const err = await handshake(h.session).then(
-      () => assert.fail('the handshake should have failed'),
-      (e: unknown) => e,
-    );
-    assert.ok(err instanceof DtlsError, String(err));
-    assert.equal(err.code, 'ERR_DTLS_ALERT_RECEIVED');
-    assert.equal(err.alert?.direction, 'received');
-    assert.equal(err.alert?.level, 'fatal');
-    assert.equal(err.alert?.description, 'handshake_failure');
+    const err = await receivedHandshakeFailure(h.session);
     assert.equal(h.session.state, 'failed');
     await waitForStream(server, 'stderr', /:SSL routines:tls_process_client_certificate:peer did not return a certificate:/);
   } finally {
@@ -347,15 +353,7 @@ test(`${PEER} s_server (RSA cert): our client offering only ECDHE-ECDSA-AES256-G
     const h = await ourClient(res, port, { rejectUnauthorized: false, ciphers: 'ECDHE-ECDSA-AES256-GCM-SHA384' });
     const alerts: Array<{ direction: string; description: string }> = [];
     h.session.on('alert', (a) => alerts.push({ direction: a.direction, description: a.description }));
-    const err = await handshake(h.session).then(
-      () => assert.fail('the handshake should have failed'),
-      (e: unknown) => e,
-    );
-    assert.ok(err instanceof DtlsError, String(err));
-    assert.equal(err.code, 'ERR_DTLS_ALERT_RECEIVED');
-    assert.equal(err.alert?.direction, 'received');
-    assert.equal(err.alert?.level, 'fatal');
-    assert.equal(err.alert?.description, 'handshake_failure');
+    const err = await receivedHandshakeFailure(h.session);
     assert.equal(err.alert?.code, 40);
     assert.equal(err.alert?.lastMessageSent, 'ClientHello');
     // OpenSSL queues the received alert as "sslv3 alert handshake failure" in SSL routines.
