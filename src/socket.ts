@@ -296,12 +296,16 @@ export function connect(options: ConnectOptions, onSecureConnect?: () => void): 
     process.nextTick(start, host, family as 4 | 6);
   } else {
     const want = options.type === 'udp6' ? 6 : options.type === 'udp4' ? 4 : 0;
-    lookup(host, { family: want }, (err, address, fam) => {
+    const resolved = (err: NodeJS.ErrnoException | null, address: string, fam: number): void => {
       if (err) {
         sock.destroy(new DtlsError(`could not resolve ${host}: ${err.message}`, { code: 'ERR_DTLS_LOOKUP', cause: err }));
         return;
       }
       start(address, fam === 6 ? 6 : 4);
+    };
+    lookup(host, { family: want }, (err, address, fam) => {
+      // A resolver may answer synchronously: never emit before connect() has returned.
+      process.nextTick(resolved, err, address, fam);
     });
   }
   return sock;
