@@ -117,6 +117,7 @@ export interface InternalSessionOptions extends SessionOptions {
 const STEP_DATA = Buffer.from(binding.stepData);
 const STEP_META = binding.stepMeta;
 
+const SSL_ERROR_SYSCALL = 5;
 const DEFAULT_MTU = 1200;
 const DEFAULT_HANDSHAKE_TIMEOUT = 30_000;
 const MAX_PLAINTEXT = 16384;
@@ -627,6 +628,13 @@ export class DtlsSession extends EventEmitter {
     } else if (fatal !== undefined) {
       code = 'ERR_DTLS_ALERT_RECEIVED';
       message = `DTLS handshake failed: the peer sent fatal alert ${fatal.description}` + (fatal.lastMessageSent !== undefined ? ` after our ${fatal.lastMessageSent}` : '');
+    } else if (opensslErrors.length === 0 && f.sslError === SSL_ERROR_SYSCALL && this.#state === 'connecting') {
+      // OpenSSL 3.0 gives up on a handshake without queuing anything when dtls1_reassemble_fragment
+      // rejects a fragment (declared length above the maximum, or fragments that disagree on the length).
+      code = 'ERR_DTLS_INTERNAL';
+      message =
+        'OpenSSL abandoned the DTLS handshake without an error on its queue (SSL_ERROR_SYSCALL): in DTLS 1.2 this is a handshake ' +
+        'fragment it refused to reassemble (a declared message length beyond the maximum, or fragments disagreeing on the length)';
     } else {
       const err = new DtlsError(`DTLS failed${where}`, { opensslErrors });
       code = err.code;
