@@ -57,6 +57,8 @@ export interface NativeSessionInfo {
   verifyResult: number;
   verifyMessage: string;
   maxPayload: number;
+  /** the DTLS-SRTP profile agreed on (OpenSSL name), if any */
+  srtpProfile?: string;
 }
 
 export interface NativeStats {
@@ -90,6 +92,8 @@ export interface NativeContextOptions {
   maxVersion?: number;
   extendedMasterSecret?: boolean;
   alpn?: Buffer;
+  /** OpenSSL's colon-separated SRTP profile list */
+  srtpProfiles?: string;
 }
 
 export interface NativeSessionOptions {

@@ -2,6 +2,7 @@ import * as tls from 'node:tls';
 
 import { binding, type NativeContext, type NativeContextOptions } from './binding';
 import { invalidArgType, invalidArgValue, outOfRange } from './errors';
+import { encodeSrtpProfiles, type SrtpProfile } from './srtp';
 import { validateBoolean, validateObject, validateOneOf, validateString, validateStringOrBytes } from './validate';
 
 export type DtlsVersion = 'DTLSv1' | 'DTLSv1.2';
@@ -31,6 +32,8 @@ export interface ContextOptions {
   alpnProtocols?: Array<string | Buffer>;
   /** RFC 7627 extended master secret (default true; false removes the extension) */
   extendedMasterSecret?: boolean;
+  /** DTLS-SRTP (RFC 5764) profiles, OpenSSL names, in preference order; sessions then require one (see requireSrtp) */
+  srtpProfiles?: readonly SrtpProfile[];
 }
 
 const VERSIONS: Record<DtlsVersion, number> = { DTLSv1: 0xfeff, 'DTLSv1.2': 0xfefd };
@@ -44,13 +47,16 @@ export class SecureContext {
   /** the verification policy sessions on this context inherit unless they set their own */
   readonly rejectUnauthorized: boolean;
   readonly requestCert: boolean;
+  /** the DTLS-SRTP profiles offered or accepted, in preference order (empty: no use_srtp) */
+  readonly srtpProfiles: readonly SrtpProfile[];
 
   /** @internal use createSecureContext() */
-  constructor(native: NativeContext, policy: { rejectUnauthorized: boolean; requestCert: boolean }) {
+  constructor(native: NativeContext, policy: { rejectUnauthorized: boolean; requestCert: boolean; srtpProfiles?: readonly SrtpProfile[] }) {
     this.#native = native;
     this[kNative] = native;
     this.rejectUnauthorized = policy.rejectUnauthorized;
     this.requestCert = policy.requestCert;
+    this.srtpProfiles = Object.freeze([...(policy.srtpProfiles ?? [])]);
   }
 
   /** How many sessions use this context and have not been closed or destroyed. */
@@ -137,6 +143,7 @@ export function nativeContextOptions(options: ContextOptions): NativeContextOpti
     o.extendedMasterSecret = options.extendedMasterSecret;
   }
   if (options.alpnProtocols !== undefined) o.alpn = encodeAlpn(options.alpnProtocols);
+  if (options.srtpProfiles !== undefined) o.srtpProfiles = encodeSrtpProfiles(options.srtpProfiles, 'options.srtpProfiles');
   return o;
 }
 
@@ -146,6 +153,7 @@ export function createSecureContext(options: ContextOptions = {}): SecureContext
   return new SecureContext(native, {
     rejectUnauthorized: options.rejectUnauthorized !== false,
     requestCert: options.requestCert === true,
+    ...(options.srtpProfiles !== undefined ? { srtpProfiles: options.srtpProfiles } : {}),
   });
 }
 
