@@ -27,6 +27,7 @@ export type DtlsErrorCode =
   | 'ERR_DTLS_ABORTED'
   | 'ERR_DTLS_INTERNAL'
   | 'ERR_DTLS_SEND_FAILED'
+  | 'ERR_DTLS_SRTP_NOT_NEGOTIATED'
   | (string & {});
 
 export interface DtlsAlert {
