@@ -594,17 +594,17 @@ export class DtlsSession extends EventEmitter {
       this.#failAfterHandshake(new DtlsError(`DTLS-SRTP was required but not negotiated: ${offered}`, { code: 'ERR_DTLS_SRTP_NOT_NEGOTIATED' }));
       return false;
     }
-    if (this.#awaitFingerprints) {
-      const expected = this.#expected;
-      if (expected === undefined) {
-        this.#pending = info;
-        return false;
-      }
-      // Set during the handshake, maybe after OpenSSL had seen the certificate.
+    const expected = this.#expected;
+    if (expected !== undefined) {
+      // OpenSSL checked the fingerprints it had when the certificate arrived;
+      // setRemoteFingerprints() may have replaced them since.
       if (info.peerCertificate === undefined || !matchesAny(info.peerCertificate, expected)) {
         this.#failAfterHandshake(lateMismatch());
         return false;
       }
+    } else if (this.#awaitFingerprints) {
+      this.#pending = info;
+      return false;
     }
     this.#publish(info);
     return true;

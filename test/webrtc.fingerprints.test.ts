@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
 
-import { fingerprint, generateCertificate, localFingerprints, parseSdpFingerprint, type DtlsError, type DtlsSession, type HandshakeInfo } from '../lib/index.js';
+import { DtlsSession, fingerprint, generateCertificate, localFingerprints, parseSdpFingerprint, type DtlsError, type HandshakeInfo } from '../lib/index.js';
 import { clientPair, ecPair, rsa2048Pair } from './support/fixtures';
 import { makePair, nextEvent, type Pair, type PairOptions } from './support/pair';
 
@@ -220,6 +220,35 @@ test('awaitRemoteFingerprints: fingerprints given before the certificate arrives
     assert.deepEqual(alerts, ['sent handshake_failure']);
   } finally {
     p.dispose();
+  }
+});
+
+test('setRemoteFingerprints() after the certificate was checked but before the handshake ends: the new list decides (fail closed)', async () => {
+  // Wired by hand so the call lands between the client's processing of the server flight and the Finished.
+  for (const initial of [fps(ecPair().cert), undefined]) {
+    const toServer: Buffer[] = [];
+    const toClient: Buffer[] = [];
+    const client = new DtlsSession({ role: 'client', rejectUnauthorized: false, ...(initial ? { remoteFingerprints: initial } : {}), send: (d) => toServer.push(d) });
+    const server = new DtlsSession({ role: 'server', ...ecPair(), send: (d) => toClient.push(d) });
+    try {
+      const c = settle(client.handshake());
+      const s = settle(server.handshake());
+      server.receive(toServer.splice(0)); // ClientHello
+      client.receive(toClient.splice(0)); // ServerHello .. ServerHelloDone: the certificate is checked here
+      assert.ok(toServer.length > 0, 'the client answered with its second flight');
+      client.setRemoteFingerprints(fps(rsa2048Pair().cert));
+      server.receive(toServer.splice(0)); // the server connects
+      client.receive(toClient.splice(0)); // its Finished: the client would connect now
+      await Promise.all([c.done, s.done]);
+      assert.equal(c.state.error?.code, 'ERR_DTLS_FINGERPRINT_MISMATCH', `initial fingerprints ${initial ? 'matching' : 'none'}`);
+      assert.equal(client.state, 'failed');
+      assert.equal(s.state.error, undefined);
+      server.receive(toServer.splice(0)); // our close_notify
+      assert.equal(server.state, 'closed');
+    } finally {
+      client.destroy();
+      server.destroy();
+    }
   }
 });
 
