@@ -186,7 +186,7 @@ export class DtlsSession extends EventEmitter {
   #onAbort: (() => void) | undefined;
   readonly #requireSrtp: boolean;
   readonly #awaitFingerprints: boolean;
-  /** what the peer certificate must match (awaitRemoteFingerprints: checked here once the handshake is done) */
+  /** what the peer certificate must match: OpenSSL checks it when the certificate arrives, #connected() again at the end */
   #expected: Array<{ algorithm: string; digest: Buffer }> | undefined;
   /** handshake done, remote fingerprints not yet given: the info to publish once they match */
   #pending: HandshakeInfo | undefined;
