@@ -278,6 +278,13 @@ void ContextHandle::Configure(Napi::Env env, Napi::Object o) {
     SSL_CTX_set_alpn_select_cb(ctx, AlpnSelect, state_.get());
   }
 
+  // DTLS-SRTP (RFC 5764): OpenSSL profile names, our preference order (a
+  // server picks by its own order). Note: 0 means success here.
+  std::string srtp_profiles;
+  if (OptionBytes(o, "srtpProfiles", &srtp_profiles) && SSL_CTX_set_tlsext_use_srtp(ctx, srtp_profiles.c_str()) != 0) {
+    ThrowDtlsError(env, "unsupported SRTP profiles '" + srtp_profiles + "'");
+  }
+
   SessionHandle::InstallContextCallbacks(ctx);
 }
 

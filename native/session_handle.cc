@@ -1102,6 +1102,9 @@ Napi::Value SessionHandle::Info(const Napi::CallbackInfo& info) {
   o.Set("verifyResult", Napi::Number::New(env, static_cast<double>(vr)));
   o.Set("verifyMessage", Napi::String::New(env, X509_verify_cert_error_string(vr)));
   o.Set("maxPayload", Napi::Number::New(env, connected_ ? static_cast<double>(DTLS_get_data_mtu(ssl)) : 0));
+  // DTLS-SRTP: the profile both sides agreed on (RFC 5764 use_srtp), if any.
+  const SRTP_PROTECTION_PROFILE* srtp = SSL_get_selected_srtp_profile(ssl);
+  if (srtp != nullptr && srtp->name != nullptr) o.Set("srtpProfile", Napi::String::New(env, srtp->name));
   return o;
 }
 

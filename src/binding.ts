@@ -57,6 +57,8 @@ export interface NativeSessionInfo {
   verifyResult: number;
   verifyMessage: string;
   maxPayload: number;
+  /** the DTLS-SRTP profile agreed on (OpenSSL name), if any */
+  srtpProfile?: string;
 }
 
 export interface NativeStats {
@@ -92,6 +94,8 @@ export interface NativeContextOptions {
   alpn?: Buffer;
   /** PSK suites first in the default cipher list */
   psk?: boolean;
+  /** OpenSSL's colon-separated SRTP profile list */
+  srtpProfiles?: string;
 }
 
 export interface NativeSessionOptions {

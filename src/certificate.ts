@@ -1,4 +1,4 @@
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash, randomBytes, X509Certificate } from 'node:crypto';
 
 import { binding } from './binding';
 import { invalidArgType } from './errors';
@@ -22,7 +22,8 @@ export async function generateCertificate(options: { keyType?: KeyType; commonNa
   validateObject(options, 'options');
   const keyType = options.keyType ?? 'ecdsa-p256';
   validateOneOf(keyType, 'options.keyType', ['ecdsa-p256', 'rsa-2048', 'ed25519'] as const);
-  const commonName = options.commonName ?? `openssl-dtls-${createHash('sha256').update(String(Math.random()) + process.hrtime.bigint()).digest('hex').slice(0, 16)}`;
+  // Unique per certificate: Firefox refuses a certificate whose issuer and serial it has seen before.
+  const commonName = options.commonName ?? `openssl-dtls-${randomBytes(8).toString('hex')}`;
   validateString(commonName, 'options.commonName');
   const days = options.days ?? 30;
   validateInteger(days, 'options.days', 1, 36500);

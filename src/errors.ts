@@ -29,6 +29,7 @@ export type DtlsErrorCode =
   | 'ERR_DTLS_SEND_FAILED'
   | 'ERR_DTLS_SOCKET'
   | 'ERR_DTLS_LOOKUP'
+  | 'ERR_DTLS_SRTP_NOT_NEGOTIATED'
   | (string & {});
 
 export interface DtlsAlert {

@@ -19,6 +19,10 @@ export { explain } from './explain';
 export type { Explanation } from './explain';
 export { fingerprint, generateCertificate, isDtlsPacket } from './certificate';
 export type { Fingerprint, FingerprintAlgorithm, KeyType } from './certificate';
+export { SRTP_PROFILES } from './srtp';
+export type { SrtpKeys, SrtpProfile } from './srtp';
+export { classifyPacket, localFingerprints, parseSdpFingerprint, resolveDtlsRole, sdpSetup, webrtc } from './webrtc';
+export type { DtlsRoleOptions, IceRole, PacketKind, SdpSetup, WebRtcPreset } from './webrtc';
 
 /** The OpenSSL that runs this library (the one inside node), e.g. "OpenSSL 3.0.19 27 Jan 2026". */
 export const opensslVersion: string = binding.opensslVersion;

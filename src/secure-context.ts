@@ -2,6 +2,7 @@ import * as tls from 'node:tls';
 
 import { binding, type NativeContext, type NativeContextOptions } from './binding';
 import { invalidArgType, invalidArgValue, outOfRange } from './errors';
+import { encodeSrtpProfiles, type SrtpProfile } from './srtp';
 import { validateBoolean, validateFunction, validateObject, validateOneOf, validateString, validateStringOrBytes } from './validate';
 
 export type DtlsVersion = 'DTLSv1' | 'DTLSv1.2';
@@ -31,6 +32,8 @@ export interface ContextOptions {
   alpnProtocols?: Array<string | Buffer>;
   /** RFC 7627 extended master secret (default true; false removes the extension) */
   extendedMasterSecret?: boolean;
+  /** DTLS-SRTP (RFC 5764) profiles, OpenSSL names, in preference order; sessions then require one (see requireSrtp) */
+  srtpProfiles?: readonly SrtpProfile[];
   /** client: pre-shared key (RFC 4279); PSK suites are then offered first */
   psk?: PskOptions;
   /** server: the key for a client's PSK identity, or null to refuse it (unknown_psk_identity); synchronous */
@@ -93,14 +96,17 @@ export class SecureContext {
   readonly requestCert: boolean;
   /** @internal */
   readonly [kPsk]: PskConfig;
+  /** the DTLS-SRTP profiles offered or accepted, in preference order (empty: no use_srtp) */
+  readonly srtpProfiles: readonly SrtpProfile[];
 
   /** @internal use createSecureContext() */
-  constructor(native: NativeContext, policy: { rejectUnauthorized: boolean; requestCert: boolean }, psk: PskConfig = {}) {
+  constructor(native: NativeContext, policy: { rejectUnauthorized: boolean; requestCert: boolean; srtpProfiles?: readonly SrtpProfile[] }, psk: PskConfig = {}) {
     this.#native = native;
     this[kNative] = native;
     this[kPsk] = psk;
     this.rejectUnauthorized = policy.rejectUnauthorized;
     this.requestCert = policy.requestCert;
+    this.srtpProfiles = Object.freeze([...(policy.srtpProfiles ?? [])]);
   }
 
   /** How many sessions use this context and have not been closed or destroyed. */
@@ -193,6 +199,7 @@ export function nativeContextOptions(options: ContextOptions): NativeContextOpti
   }
   if (options.alpnProtocols !== undefined) o.alpn = encodeAlpn(options.alpnProtocols);
   if (options.psk !== undefined || options.pskCallback !== undefined) o.psk = true;
+  if (options.srtpProfiles !== undefined) o.srtpProfiles = encodeSrtpProfiles(options.srtpProfiles, 'options.srtpProfiles');
   return o;
 }
 
@@ -204,6 +211,7 @@ export function createSecureContext(options: ContextOptions = {}): SecureContext
   return new SecureContext(native, {
     rejectUnauthorized: options.rejectUnauthorized !== false,
     requestCert: options.requestCert === true,
+    ...(options.srtpProfiles !== undefined ? { srtpProfiles: options.srtpProfiles } : {}),
   }, psk);
 }
 

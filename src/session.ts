@@ -24,6 +24,7 @@ import { parseFingerprint, type Fingerprint } from './certificate';
 import { DtlsError, invalidArgType, invalidArgValue, invalidState, outOfRange, type DtlsAlert } from './errors';
 import { explainWith } from './explain';
 import { createSecureContext, nativeContextOf, pskConfig, pskOf, SecureContext, type ContextOptions, type PskConfig } from './secure-context';
+import { copySrtpKeys, isSrtpProfile, splitSrtpKeyingMaterial, SRTP_EXPORTER_LABEL, srtpKeyingMaterialLength, type SrtpKeys } from './srtp';
 import {
   isBytes,
   toBuffer,
@@ -48,6 +49,14 @@ export interface SessionOptions extends ContextOptions {
   mtu?: number;
   /** the peer certificate must match one of these (fail closed) */
   remoteFingerprints?: Fingerprint[];
+  /**
+   * The peer is authenticated by fingerprints only, and they may come later (SDP signalling can lag the
+   * handshake): without remoteFingerprints the handshake runs, but the session stays 'connecting' —
+   * nothing delivered, send() refused, no keys — until setRemoteFingerprints() matches (a mismatch fails it).
+   */
+  awaitRemoteFingerprints?: boolean;
+  /** fail the session when no DTLS-SRTP profile was agreed (default: true when the context has srtpProfiles) */
+  requireSrtp?: boolean;
   /** client: SNI and host name verification */
   servername?: string;
   /** initial retransmission timeout in ms (doubling, 4 s cap), or next = f(previous ms; 0 for the first) */
@@ -81,6 +90,8 @@ export interface HandshakeInfo {
   /** largest application payload that fits one MTU-sized datagram */
   maxPayload: number;
   handshakeMs: number;
+  /** DTLS-SRTP: the agreed profile and the SRTP master keys (RFC 5764 §4.2), local = what we encrypt */
+  srtpKeys?: SrtpKeys;
 }
 
 export interface SessionStats extends NativeStats {
@@ -121,6 +132,8 @@ const SSL_ERROR_SYSCALL = 5;
 const DEFAULT_MTU = 1200;
 const DEFAULT_HANDSHAKE_TIMEOUT = 30_000;
 const MAX_PLAINTEXT = 16384;
+// Application messages held while the remote fingerprints are awaited; more are dropped (and counted).
+const MAX_HELD_MESSAGES = 32;
 // OpenSSL gives up after 12 retransmissions of a flight: 13 timeouts cover it.
 const SCHEDULE_LENGTH = 13;
 
@@ -187,6 +200,13 @@ export class DtlsSession extends EventEmitter {
   #destroyAfterStep: NativeSession | undefined;
   /** what the user's pskCallback threw or returned wrongly (held apart from `this`: the native side keeps the callback alive) */
   readonly #pskProblem: { error?: unknown } = {};
+  readonly #requireSrtp: boolean;
+  readonly #awaitFingerprints: boolean;
+  /** what the peer certificate must match: OpenSSL checks it when the certificate arrives, #connected() again at the end */
+  #expected: Array<{ algorithm: string; digest: Buffer }> | undefined;
+  /** handshake done, remote fingerprints not yet given: the info to publish once they match */
+  #pending: HandshakeInfo | undefined;
+  #held: Buffer[] = [];
 
   constructor(options: SessionOptions) {
     super();
@@ -236,7 +256,23 @@ export class DtlsSession extends EventEmitter {
     }
     if (options.remoteFingerprints !== undefined) {
       native.fingerprints = parseFingerprints(options.remoteFingerprints, 'options.remoteFingerprints');
+      this.#expected = native.fingerprints;
     }
+    if (options.awaitRemoteFingerprints !== undefined) validateBoolean(options.awaitRemoteFingerprints, 'options.awaitRemoteFingerprints');
+    this.#awaitFingerprints = options.awaitRemoteFingerprints === true;
+    if (this.#awaitFingerprints && native.fingerprints === undefined) {
+      // Nothing to check the certificate against yet: OpenSSL accepts it (a
+      // server still asks for one) and the check runs when the fingerprints come.
+      native.rejectUnauthorized = false;
+      native.requestCert = true;
+    }
+    if (options.requireSrtp !== undefined) {
+      validateBoolean(options.requireSrtp, 'options.requireSrtp');
+      if (options.requireSrtp && context.srtpProfiles.length === 0) {
+        throw invalidArgValue('options.requireSrtp', options.requireSrtp, 'needs srtpProfiles (on the session or its context)');
+      }
+    }
+    this.#requireSrtp = options.requireSrtp ?? context.srtpProfiles.length > 0;
     if (options.servername !== undefined) {
       validateString(options.servername, 'options.servername');
       native.servername = options.servername;
@@ -339,7 +375,8 @@ export class DtlsSession extends EventEmitter {
     const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     if (buf.byteLength < 1 || buf.byteLength > MAX_PLAINTEXT) throw outOfRange('data.length', `>= 1 && <= ${MAX_PLAINTEXT}`, buf.byteLength);
     if (this.#state !== 'connected' || this.#handle === null) {
-      throw invalidState(`cannot send on a DTLS session in state '${this.#state}'`);
+      const why = this.#pending !== undefined ? ' (the remote fingerprints have not been set yet)' : '';
+      throw invalidState(`cannot send on a DTLS session in state '${this.#state}'${why}`);
     }
     this.#step(null, buf, 0);
   }
@@ -347,7 +384,7 @@ export class DtlsSession extends EventEmitter {
   /** Sends close_notify (when connected) and closes; idempotent. */
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
-    if (this.#handle !== null && this.#state === 'connected') this.#step(null, null, OP_SHUTDOWN);
+    if (this.#handle !== null && (this.#state === 'connected' || this.#pending !== undefined)) this.#step(null, null, OP_SHUTDOWN);
     this.#finish('closed', undefined);
     this.#closing = Promise.resolve();
     return this.#closing;
@@ -364,17 +401,44 @@ export class DtlsSession extends EventEmitter {
     this.#finish(err !== undefined ? 'failed' : 'closed', err);
   }
 
-  /** Replaces the fingerprints the peer certificate is checked against. */
+  /**
+   * Replaces the fingerprints the peer certificate is checked against. Before the certificate arrives
+   * they are checked inside the handshake; after it, against the certificate received — a mismatch
+   * fails the session (close_notify is sent). With awaitRemoteFingerprints, a session whose handshake
+   * is already done becomes 'connected' here when they match.
+   */
   setRemoteFingerprints(fps: Fingerprint[]): void {
     const parsed = parseFingerprints(fps, 'fingerprints');
     if (this.#handle === null) throw invalidState(`the DTLS session is ${this.#state}`);
     this.#handle.setFingerprints(parsed);
+    this.#expected = parsed;
+    const pending = this.#pending;
+    if (pending !== undefined) {
+      this.#pending = undefined;
+      if (pending.peerCertificate === undefined || !matchesAny(pending.peerCertificate, parsed)) {
+        this.#failAfterHandshake(lateMismatch());
+        return;
+      }
+      const held = this.#held;
+      this.#held = [];
+      this.#publish(pending);
+      this.#announce();
+      for (const m of held) {
+        if (this.#state !== 'connected') break;
+        this.emit('message', m);
+      }
+      return;
+    }
     if (this.#state === 'connected') {
       const cert = this.#info?.peerCertificate;
-      if (cert === undefined || !matchesAny(cert, parsed)) {
-        this.#fail(new DtlsError('the peer certificate does not match the remote fingerprints set after the handshake', { code: 'ERR_DTLS_FINGERPRINT_MISMATCH' }));
-      }
+      if (cert === undefined || !matchesAny(cert, parsed)) this.#failAfterHandshake(lateMismatch());
     }
+  }
+
+  /** The DTLS-SRTP profile and SRTP master keys (copies), once connected; undefined without SRTP. */
+  getSrtpKeys(): SrtpKeys | undefined {
+    const keys = this.#info?.srtpKeys;
+    return keys !== undefined ? copySrtpKeys(keys) : undefined;
   }
 
   exportKeyingMaterial(length: number, label: string, context?: Buffer): Buffer {
@@ -426,7 +490,12 @@ export class DtlsSession extends EventEmitter {
     this.#startedAt = performance.now();
     this.#handshakeTimer = setTimeout(() => {
       this.#handshakeTimer = null;
-      if (this.#state === 'connecting') {
+      if (this.#pending !== undefined) {
+        this.#pending = undefined;
+        this.#failAfterHandshake(
+          new DtlsError(`the remote fingerprints were not set within ${this.#handshakeTimeoutMs} ms (the DTLS handshake itself completed)`, { code: 'ERR_DTLS_HANDSHAKE_TIMEOUT' }),
+        );
+      } else if (this.#state === 'connecting') {
         this.#fail(new DtlsError(`the DTLS handshake did not complete within ${this.#handshakeTimeoutMs} ms`, { code: 'ERR_DTLS_HANDSHAKE_TIMEOUT' }));
       }
     }, this.#handshakeTimeoutMs);
@@ -524,19 +593,21 @@ export class DtlsSession extends EventEmitter {
     }
     // A send callback may deliver synchronously to a peer that answers
     // synchronously: this session can have moved on (or ended) meanwhile.
-    if ((flags & FLAG_CONNECTED) !== 0 && this.#handle === handle && this.#state === 'connecting') this.#connected(handle);
+    let announce = false;
+    if ((flags & FLAG_CONNECTED) !== 0 && this.#handle === handle && this.#state === 'connecting') announce = this.#connected(handle);
 
     if (this.#state === 'connecting' && (flags & FLAG_FAILED) === 0) this.#armTimer(timeout);
 
     if (rare?.keylog !== undefined) for (const line of rare.keylog) this.emit('keylog', Buffer.from(`${line}\n`, 'latin1'));
-    if ((flags & FLAG_CONNECTED) !== 0 && this.#state === 'connected' && this.#handle === handle) {
-      // Settle handshake() first: a listener may close the session, and the
-      // handshake did complete.
-      for (const w of this.#waiters.splice(0)) w.resolve(this.#info!);
-      this.emit('secureConnect', this.#info!);
-    }
+    if (announce && this.#state === 'connected' && this.#handle === handle) this.#announce();
     if (messages !== undefined) {
       for (const m of messages) {
+        if (this.#pending !== undefined) {
+          // Not delivered before the peer is verified.
+          if (this.#held.length < MAX_HELD_MESSAGES) this.#held.push(m);
+          else this.#droppedLocally++;
+          continue;
+        }
         if (this.#state !== 'connected') break;
         this.emit('message', m);
       }
@@ -557,10 +628,15 @@ export class DtlsSession extends EventEmitter {
     }
   }
 
-  #connected(handle: NativeSession): void {
+  /**
+   * The handshake is done: gather what it negotiated, then check what OpenSSL
+   * could not (SRTP required; fingerprints that are still awaited or were set
+   * after the certificate arrived). True when the session is now connected.
+   */
+  #connected(handle: NativeSession): boolean {
     const n = handle.info();
     this.#handshakeMs = performance.now() - this.#startedAt;
-    this.#info = {
+    const info: HandshakeInfo = {
       role: this.#role,
       protocol: n.protocol,
       cipher: n.cipher ?? { name: '', standardName: '', version: '' },
@@ -571,9 +647,50 @@ export class DtlsSession extends EventEmitter {
       maxPayload: n.maxPayload,
       handshakeMs: this.#handshakeMs,
     };
-    if (n.peerCertificate !== undefined) this.#info.peerCertificate = new X509Certificate(n.peerCertificate);
+    if (n.peerCertificate !== undefined) info.peerCertificate = new X509Certificate(n.peerCertificate);
+    if (n.srtpProfile !== undefined && isSrtpProfile(n.srtpProfile)) {
+      const material = handle.exportKeyingMaterial(srtpKeyingMaterialLength(n.srtpProfile), SRTP_EXPORTER_LABEL);
+      info.srtpKeys = splitSrtpKeyingMaterial(n.srtpProfile, material, this.#role);
+      material.fill(0);
+    }
+    if (this.#requireSrtp && info.srtpKeys === undefined) {
+      const offered = this.#role === 'client' ? 'the server chose no SRTP profile we offered' : 'the client offered no SRTP profile we accept';
+      this.#failAfterHandshake(new DtlsError(`DTLS-SRTP was required but not negotiated: ${offered}`, { code: 'ERR_DTLS_SRTP_NOT_NEGOTIATED' }));
+      return false;
+    }
+    const expected = this.#expected;
+    if (expected !== undefined) {
+      // OpenSSL checked the fingerprints it had when the certificate arrived;
+      // setRemoteFingerprints() may have replaced them since.
+      if (info.peerCertificate === undefined || !matchesAny(info.peerCertificate, expected)) {
+        this.#failAfterHandshake(lateMismatch());
+        return false;
+      }
+    } else if (this.#awaitFingerprints) {
+      this.#pending = info;
+      return false;
+    }
+    this.#publish(info);
+    return true;
+  }
+
+  #publish(info: HandshakeInfo): void {
+    this.#info = info;
     this.#state = 'connected';
     this.#clearTimers();
+  }
+
+  /** Settles handshake() first (a listener may close the session, and the handshake did complete), then 'secureConnect'. */
+  #announce(): void {
+    for (const w of this.#waiters.splice(0)) w.resolve(this.#info!);
+    this.emit('secureConnect', this.#info!);
+  }
+
+  /** The peer believes the handshake succeeded: tell it the association is over, then fail. */
+  #failAfterHandshake(err: DtlsError): void {
+    if (this.#handle === null) return;
+    this.#step(null, null, OP_SHUTDOWN);
+    this.#fail(err);
   }
 
   #alert(a: NativeAlert): DtlsAlert {
@@ -685,6 +802,8 @@ export class DtlsSession extends EventEmitter {
     if (this.#state === 'connected') this.#finalSession = handle.getSession();
     this.#handle = null;
     this.#retired = handle;
+    this.#pending = undefined;
+    this.#held = [];
     if (this.#stepping) this.#destroyAfterStep = handle;
     else handle.destroy();
     this.#state = state;
@@ -700,6 +819,10 @@ export class DtlsSession extends EventEmitter {
 function parseFingerprints(fps: unknown, name: string) {
   if (!Array.isArray(fps)) throw invalidArgType(name, 'an instance of Array', fps);
   return fps.map((f, i) => parseFingerprint(f, `${name}[${i}]`));
+}
+
+function lateMismatch(): DtlsError {
+  return new DtlsError('the peer certificate does not match the remote fingerprints (checked after the handshake)', { code: 'ERR_DTLS_FINGERPRINT_MISMATCH' });
 }
 
 function matchesAny(cert: X509Certificate, fps: Array<{ algorithm: string; digest: Buffer }>): boolean {
