@@ -197,7 +197,7 @@ const allowed = [
 ];
 const unexpected = files.filter((f) => !allowed.some((re) => re.test(f)));
 check(unexpected.length === 0, 'only runtime files: lib/*.js + .d.ts, native sources, binding.gyp, the prebuild, ESM entry, docs', unexpected.join('\n'));
-const junk = files.filter((f) => /(^|\/)(test|tests|fixtures|dist-test|build|build-cmake|bench|scripts|docs|\.ci|src|node_modules)\//.test(f) || /\.(map|tgz|ts\.map|log|o)$/.test(f) || /(^|\/)(tsconfig.*\.json|typedoc\.json|CMakeLists\.txt|\.gitignore)$/.test(f));
+const junk = files.filter((f) => /(^|\/)(test|tests|fixtures|dist-test|dist-examples|examples|build|build-cmake|bench|scripts|docs|\.ci|src|node_modules)\//.test(f) || /\.(map|tgz|ts\.map|log|o)$/.test(f) || /(^|\/)(tsconfig.*\.json|typedoc\.json|CMakeLists\.txt|\.gitignore)$/.test(f));
 check(junk.length === 0, 'no tests, fixtures, dist-test, build output, source maps or dev config', junk.join('\n'));
 const gypSources = JSON.parse(fs.readFileSync(path.join(root, 'binding.gyp'), 'utf8')).targets[0].sources;
 const headers = fs.readdirSync(path.join(root, 'native')).filter((f) => f.endsWith('.h')).map((f) => `native/${f}`);
