@@ -4,8 +4,12 @@ import { X509Certificate } from 'node:crypto';
 import * as dgram from 'node:dgram';
 
 import {
+  connect,
   createSecureContext,
+  createServer,
   DtlsError,
+  DtlsServer,
+  DtlsSocket,
   DtlsSession,
   explain,
   fingerprint,
@@ -16,11 +20,14 @@ import {
 } from 'openssl-dtls';
 import type {
   CipherInfo,
+  ConnectOptions,
   ContextOptions,
   DtlsAlert,
   DtlsErrorCode,
   DtlsRole,
+  DtlsServerEvents,
   DtlsSessionEvents,
+  DtlsSocketEvents,
   DtlsVersion,
   Explanation,
   Fingerprint,
@@ -28,6 +35,10 @@ import type {
   HandshakeInfo,
   KeyType,
   OpenSSLErrorEntry,
+  PskOptions,
+  RemoteInfo,
+  ServerOptions,
+  ServerStats,
   SessionOptions,
   SessionState,
   SessionStats,
@@ -184,6 +195,65 @@ async function sessions(context: SecureContext, fp: Fingerprint): Promise<void> 
   socket.close();
 }
 
+async function overUdp(cert: string, key: string, fp: Fingerprint): Promise<void> {
+  assertType<Equal<DtlsSocketEvents['message'], [data: Buffer]>>(true);
+  assertType<Equal<DtlsServerEvents['secureConnection'], [socket: DtlsSocket]>>(true);
+  assertType<Equal<DtlsServerEvents['tlsClientError'], [err: DtlsError, remote: RemoteInfo]>>(true);
+
+  const psk: PskOptions = { identity: 'sensor-1', key: Buffer.alloc(16, 1) };
+  const serverOptions: ServerOptions = {
+    cert,
+    key,
+    cookieExchange: true,
+    cookieSecretLifetime: 60_000,
+    maxConnections: 1000,
+    maxHandshakes: 64,
+    handshakeTimeout: 10_000,
+    idleTimeout: 60_000,
+    mtu: 1200,
+    type: 'udp4',
+    pskCallback: (identity) => (identity === psk.identity ? psk.key : null),
+    pskIdentityHint: 'example',
+    remoteFingerprints: [fp],
+  };
+  const server = createServer(serverOptions, (socket) => expectType<DtlsSocket>(socket));
+  expectType<DtlsServer>(server);
+  server.on('secureConnection', (socket) => {
+    expectType<string | undefined>(socket.remoteAddress);
+    expectType<number | undefined>(socket.remotePort);
+    socket.on('message', (data) => socket.send(data, (err) => expectType<Error | null | undefined>(err)));
+  });
+  server.on('tlsClientError', (err, remote) => {
+    expectType<DtlsError>(err);
+    expectType<'IPv4' | 'IPv6'>(remote.family);
+  });
+  server.once('listening', () => undefined);
+  server.on('error', (err) => expectType<Error>(err));
+  // @ts-expect-error: no such event (node:tls's 'connection' is 'secureConnection' here)
+  server.on('connection', () => undefined);
+  server.listen(0, '127.0.0.1', () => undefined);
+  const { port } = server.address();
+  const stats: ServerStats = server.getStats();
+  expectType<number>(stats.helloVerifyRequests + stats.badCookies + stats.refused + stats.connections);
+  expectType<number>(server.connections);
+  expectType<boolean>(server.listening);
+
+  const options: ConnectOptions = { host: '127.0.0.1', port, psk, ciphers: 'PSK-AES128-GCM-SHA256', handshakeTimeout: 5000 };
+  // @ts-expect-error: connect() is always a client
+  connect({ port, role: 'client' });
+  // @ts-expect-error: connect() needs a port
+  connect({ host: 'example.test' });
+  const socket = connect(options, () => undefined);
+  // A DtlsSocket is a DtlsSession: every session method and getter works on it.
+  const session: DtlsSession = socket;
+  session.on('secureConnect', (info) => expectType<HandshakeInfo>(info));
+  socket.send('ping', (err) => expectType<Error | null | undefined>(err));
+  expectType<'IPv4' | 'IPv6' | undefined>(socket.remoteFamily);
+  expectType<number>(socket.address().port);
+  await socket.close();
+  await server.close();
+}
+
 function errors(caught: unknown): void {
   if (caught instanceof DtlsError) {
     expectType<DtlsErrorCode>(caught.code);
@@ -209,4 +279,4 @@ function errors(caught: unknown): void {
   explain('handshake_failure');
 }
 
-export { certificates, contexts, errors, sessions };
+export { certificates, contexts, errors, overUdp, sessions };
