@@ -60,13 +60,21 @@ export interface NativeSessionInfo {
 }
 
 export interface NativeStats {
+  /** datagrams handed to receive() and processed */
   datagramsIn: number;
+  /** datagrams passed to the send callback */
   datagramsOut: number;
+  /** bytes of datagramsIn */
   bytesIn: number;
+  /** bytes of datagramsOut */
   bytesOut: number;
+  /** flights resent after a retransmission timeout */
   retransmits: number;
+  /** datagrams discarded: not plausible DTLS, arriving after close, or records OpenSSL rejected */
   dropped: number;
+  /** application messages received */
   messagesIn: number;
+  /** application messages sent */
   messagesOut: number;
 }
 
