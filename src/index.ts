@@ -14,7 +14,7 @@ export type { ConnectOptions, DtlsSocketEvents } from './socket';
 export { createServer, DtlsServer } from './server';
 export type { DtlsServerEvents, RemoteInfo, ServerOptions, ServerStats } from './server';
 export { DtlsError } from './errors';
-export type { DtlsAlert, DtlsErrorCode, OpenSSLErrorEntry } from './errors';
+export type { DtlsAlert, DtlsErrorCode, DtlsErrorOptions, OpenSSLErrorEntry } from './errors';
 export { explain } from './explain';
 export type { Explanation } from './explain';
 export { fingerprint, generateCertificate, isDtlsPacket } from './certificate';

@@ -5,13 +5,19 @@ import { invalidArgType, invalidArgValue, outOfRange } from './errors';
 import { encodeSrtpProfiles, type SrtpProfile } from './srtp';
 import { validateBoolean, validateFunction, validateObject, validateOneOf, validateString, validateStringOrBytes } from './validate';
 
+/** A DTLS protocol version. OpenSSL 3 has no DTLS 1.3. */
 export type DtlsVersion = 'DTLSv1' | 'DTLSv1.2';
 
+/**
+ * How a {@link SecureContext} is configured: identity, trust, suites and versions, ALPN, PSK. Sessions,
+ * servers and `connect()` take the same options (or a ready `context`).
+ */
 export interface ContextOptions {
   /** PEM certificate, optionally followed by its chain (leaf first) */
   cert?: string | Buffer;
   /** PEM private key matching cert (checked when the context is created) */
   key?: string | Buffer;
+  /** decrypts an encrypted `key` (OpenSSL never prompts) */
   passphrase?: string;
   /** trusted CA certificates (PEM); default: Node's bundled roots (tls.rootCertificates) */
   ca?: string | Buffer | Array<string | Buffer>;
@@ -23,6 +29,7 @@ export interface ContextOptions {
   sigalgs?: string;
   /** default 'DTLSv1.2' */
   minVersion?: DtlsVersion;
+  /** default: the highest this OpenSSL offers (DTLS 1.2) */
   maxVersion?: DtlsVersion;
   /** servers: ask the client for a certificate (default false) */
   requestCert?: boolean;
@@ -42,6 +49,7 @@ export interface ContextOptions {
   pskIdentityHint?: string;
 }
 
+/** A client's pre-shared key (RFC 4279): the identity it presents and the key. */
 export interface PskOptions {
   /** sent in the clear; 1..256 bytes as UTF-8 */
   identity: string;
@@ -93,6 +101,7 @@ export class SecureContext {
   readonly [kNative]: NativeContext;
   /** the verification policy sessions on this context inherit unless they set their own */
   readonly rejectUnauthorized: boolean;
+  /** whether servers on this context ask clients for a certificate */
   readonly requestCert: boolean;
   /** @internal */
   readonly [kPsk]: PskConfig;
@@ -203,7 +212,13 @@ export function nativeContextOptions(options: ContextOptions): NativeContextOpti
   return o;
 }
 
-/** Creates a context (an OpenSSL SSL_CTX) that many sessions can share. Throws DtlsError on OpenSSL failures. */
+/**
+ * Creates a context (an OpenSSL SSL_CTX) that many sessions can share.
+ *
+ * @throws DtlsError when OpenSSL refuses the configuration (e.g. a key that does not match the certificate:
+ *   `ERR_OSSL_X509_KEY_VALUES_MISMATCH`), with OpenSSL's error queue
+ * @throws TypeError / RangeError for options of the wrong type or range, before OpenSSL sees them
+ */
 export function createSecureContext(options: ContextOptions = {}): SecureContext {
   const nativeOptions = nativeContextOptions(options);
   const psk = pskConfig(options);

@@ -36,10 +36,17 @@ import {
   validateString,
 } from './validate';
 
+/** Which side of the handshake a session plays. */
 export type DtlsRole = 'client' | 'server';
+/**
+ * A session's lifecycle: `'new'` → `'connecting'` (handshake running) → `'connected'` → `'closed'`, or
+ * `'failed'` from any state. `'closed'` and `'failed'` are final.
+ */
 export type SessionState = 'new' | 'connecting' | 'connected' | 'closed' | 'failed';
 
+/** Options of a {@link DtlsSession}: the {@link ContextOptions} (unless `context` is given) plus these. */
 export interface SessionOptions extends ContextOptions {
+  /** `'client'` starts the handshake; `'server'` answers one */
   role: DtlsRole;
   /** called with every outgoing datagram; the Buffer is the receiver's to keep */
   send: (datagram: Buffer) => void;
@@ -63,54 +70,133 @@ export interface SessionOptions extends ContextOptions {
   retransmitTimeout?: number | ((previousMs: number) => number);
   /** whole-handshake deadline in ms (default 30000) */
   handshakeTimeout?: number;
+  /** aborting it fails the session with ERR_DTLS_ABORTED */
   signal?: AbortSignal;
   /** server role: HelloVerifyRequest with an HMAC cookie bound to `peer` (default false) */
   cookieExchange?: boolean;
   /** the remote address, for cookies and diagnostics */
-  peer?: { address: string; port: number };
+  peer?: {
+    /** the remote IP address */
+    address: string;
+    /** the remote UDP port */
+    port: number;
+  };
   /** client: a Buffer from getSession() to resume */
   session?: Buffer;
 }
 
+/** A negotiated cipher suite, as `tls.TLSSocket.getCipher()` describes one. */
 export interface CipherInfo {
+  /** OpenSSL's name, e.g. 'ECDHE-ECDSA-AES128-GCM-SHA256' */
   name: string;
+  /** the IANA name, e.g. 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256' */
   standardName: string;
+  /** the lowest protocol version the suite is defined for, e.g. 'TLSv1.2' (OpenSSL's SSL_CIPHER_get_version) */
   version: string;
 }
 
+/** What a completed handshake negotiated: `handshake()` resolves with it and `'secureConnect'` carries it. */
 export interface HandshakeInfo {
+  /** our role */
   role: DtlsRole;
+  /** 'DTLSv1.2' or 'DTLSv1' */
   protocol: string;
+  /** the negotiated suite */
   cipher: CipherInfo;
+  /** whether a session from `getSession()` was resumed (no Certificate message then) */
   resumed: boolean;
+  /** the protocol ALPN selected, or false without ALPN */
   alpnProtocol: string | false;
+  /** RFC 7627 extended master secret in use */
   extendedMasterSecret: boolean;
+  /** the peer's certificate, when it sent one */
   peerCertificate?: X509Certificate;
-  verifyResult: { code: number; message: string };
+  /** the peer certificate's verification result (code 0 'ok' when verified or not checked) */
+  verifyResult: {
+    /** X509_V_* number; 0 is X509_V_OK */
+    code: number;
+    /** OpenSSL's text for it */
+    message: string;
+  };
   /** largest application payload that fits one MTU-sized datagram */
   maxPayload: number;
+  /** from the handshake's start to connected, in ms */
   handshakeMs: number;
   /** DTLS-SRTP: the agreed profile and the SRTP master keys (RFC 5764 §4.2), local = what we encrypt */
   srtpKeys?: SrtpKeys;
 }
 
+/** A session's counters, from `getStats()`; they keep counting late datagrams after close. */
 export interface SessionStats extends NativeStats {
+  /** from the handshake's start to connected, in ms, once connected */
   handshakeMs?: number;
 }
 
+/**
+ * One entry of a session's flight recorder ({@link DtlsSession.timeline}); `at` is in ms since the session
+ * was created. The recorder keeps the latest 256 entries.
+ */
 export type TimelineEvent =
-  | { at: number; type: 'message'; direction: 'in' | 'out'; message: string; length: number; seq: number }
-  | { at: number; type: 'alert'; direction: 'sent' | 'received'; level: 'warning' | 'fatal'; description: string }
-  | { at: number; type: 'retransmit' }
-  | { at: number; type: 'timer' }
-  | { at: number; type: 'state'; state: SessionState };
+  | {
+      /** ms since the session was created */
+      at: number;
+      /** a handshake message (or ChangeCipherSpec) went by */
+      type: 'message';
+      /** 'out': we sent it; 'in': we received it */
+      direction: 'in' | 'out';
+      /** e.g. 'ClientHello', 'HelloVerifyRequest', 'ChangeCipherSpec', 'Finished' */
+      message: string;
+      /** the message body's length in bytes */
+      length: number;
+      /** the DTLS handshake message_seq (0 for ChangeCipherSpec) */
+      seq: number;
+    }
+  | {
+      /** ms since the session was created */
+      at: number;
+      /** an alert went by */
+      type: 'alert';
+      /** 'sent' by us or 'received' from the peer */
+      direction: 'sent' | 'received';
+      /** a fatal alert ends the session */
+      level: 'warning' | 'fatal';
+      /** the RFC name, e.g. 'handshake_failure' */
+      description: string;
+    }
+  | {
+      /** ms since the session was created */
+      at: number;
+      /** a flight was resent after a retransmission timeout */
+      type: 'retransmit';
+    }
+  | {
+      /** ms since the session was created */
+      at: number;
+      /** the retransmission timer fired */
+      type: 'timer';
+    }
+  | {
+      /** ms since the session was created */
+      at: number;
+      /** the session changed state */
+      type: 'state';
+      /** the state entered */
+      state: SessionState;
+    };
 
+/** The events of a {@link DtlsSession} and their arguments. */
 export interface DtlsSessionEvents {
+  /** the handshake completed */
   secureConnect: [info: HandshakeInfo];
+  /** an application message arrived (the Buffer is the listener's to keep) */
   message: [data: Buffer];
+  /** an alert was sent or received, with OpenSSL's error queue and an explanation */
   alert: [alert: DtlsAlert];
+  /** the session failed; a pending handshake() rejects with the same error */
   error: [err: DtlsError];
+  /** the session ended (after close(), destroy(), a failure, or the peer's close_notify); always the last event */
   close: [];
+  /** an NSS key-log line (for Wireshark), produced only while a listener is attached */
   keylog: [line: Buffer];
 }
 
@@ -208,6 +294,11 @@ export class DtlsSession extends EventEmitter {
   #pending: HandshakeInfo | undefined;
   #held: Buffer[] = [];
 
+  /**
+   * @param options - see {@link SessionOptions}; `role` and `send` are required
+   * @throws TypeError / RangeError for invalid options, before OpenSSL sees them; DtlsError when OpenSSL
+   *   refuses the context options
+   */
   constructor(options: SessionOptions) {
     super();
     validateObject(options, 'options');
@@ -315,10 +406,12 @@ export class DtlsSession extends EventEmitter {
     }
   }
 
+  /** `'client'` or `'server'`. */
   get role(): DtlsRole {
     return this.#role;
   }
 
+  /** Where the session is in its lifecycle. */
   get state(): SessionState {
     return this.#state;
   }
@@ -441,6 +534,15 @@ export class DtlsSession extends EventEmitter {
     return keys !== undefined ? copySrtpKeys(keys) : undefined;
   }
 
+  /**
+   * RFC 5705 keying material exporter (`SSL_export_keying_material`), e.g. `(60, 'EXTRACTOR-dtls_srtp')`
+   * for DTLS-SRTP keys.
+   *
+   * @param length - bytes to export, 1..65535
+   * @param label - the exporter label
+   * @param context - optional context value (its absence and an empty one differ)
+   * @throws DtlsError `ERR_DTLS_INVALID_STATE` unless connected
+   */
   exportKeyingMaterial(length: number, label: string, context?: Buffer): Buffer {
     validateInteger(length, 'length', 1, 65535);
     validateString(label, 'label');
@@ -449,18 +551,22 @@ export class DtlsSession extends EventEmitter {
     return this.#handle.exportKeyingMaterial(length, label, context);
   }
 
+  /** The negotiated protocol version ('DTLSv1.2'), or null before the handshake completes. */
   getProtocol(): string | null {
     return this.#info?.protocol ?? null;
   }
 
+  /** The negotiated suite, once connected. */
   getCipher(): CipherInfo | undefined {
     return this.#info?.cipher;
   }
 
+  /** The peer's certificate, once connected (undefined when it sent none, e.g. PSK). */
   getPeerCertificate(): X509Certificate | undefined {
     return this.#info?.peerCertificate;
   }
 
+  /** The protocol ALPN selected, or false. */
   getALPNProtocol(): string | false {
     return this.#info?.alpnProtocol ?? false;
   }
@@ -471,6 +577,7 @@ export class DtlsSession extends EventEmitter {
     return this.#finalSession;
   }
 
+  /** Datagram, byte, message, retransmission and drop counters; they keep working after close. */
   getStats(): SessionStats {
     const s: SessionStats = (this.#handle ?? this.#retired!).stats();
     s.dropped += this.#droppedLocally;
@@ -850,9 +957,14 @@ function timelineEvent(row: NativeTimelineRow): TimelineEvent {
 
 // Typed events for DtlsSession.
 export interface DtlsSession {
+  /** Adds a listener for one of the {@link DtlsSessionEvents}. */
   on<K extends keyof DtlsSessionEvents>(event: K, listener: (...args: DtlsSessionEvents[K]) => void): this;
+  /** Adds a one-time listener for one of the {@link DtlsSessionEvents}. */
   once<K extends keyof DtlsSessionEvents>(event: K, listener: (...args: DtlsSessionEvents[K]) => void): this;
+  /** Removes a listener. */
   off<K extends keyof DtlsSessionEvents>(event: K, listener: (...args: DtlsSessionEvents[K]) => void): this;
+  /** Emits an event (the session emits its own; this is EventEmitter's method, typed). */
   emit<K extends keyof DtlsSessionEvents>(event: K, ...args: DtlsSessionEvents[K]): boolean;
+  /** EventEmitter's own 'newListener' and 'removeListener' events. */
   on(event: 'newListener' | 'removeListener', listener: (event: string | symbol) => void): this;
 }
