@@ -475,7 +475,9 @@ void SessionHandle::InfoCallback(const SSL* ssl, int where, int ret) {
 void SessionHandle::MsgCallback(int write_p, int version, int content_type, const void* buf,
                                 size_t len, SSL* ssl, void* arg) {
   SessionHandle* s = From(ssl);
-  if (s == nullptr) return;
+  // DTLSv1_listen shows the ClientHello to this callback, and SSL_do_handshake
+  // shows it again when it processes the buffered record: record it once.
+  if (s == nullptr || s->in_listen_) return;
   const uint8_t* p = static_cast<const uint8_t*>(buf);
   if (content_type == SSL3_RT_HANDSHAKE && len >= 1) {
     int type = p[0];
@@ -733,7 +735,9 @@ bool SessionHandle::Listen() {
   }
   BIO_ADDR* client = BIO_ADDR_new();
   ClearQueue();
+  in_listen_ = true;
   int r = client != nullptr ? DTLSv1_listen(ssl_.get(), client) : -1;
+  in_listen_ = false;
   BIO_ADDR_free(client);
   if (r == 1) {
     AfterCall();

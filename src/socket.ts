@@ -8,6 +8,7 @@ import { validateFunction, validateInteger, validateObject, validateOneOf, valid
 
 /** @internal */
 export const kAdoptUdp = Symbol('openssl-dtls.adoptUdp');
+const kLinkReady = Symbol('openssl-dtls.linkReady');
 
 /**
  * Counts the datagrams a dgram socket has been handed and not yet written,
@@ -128,10 +129,14 @@ export class DtlsSocket extends DtlsSession {
   #udpClosed: Promise<void> | undefined;
 
   /** @internal use connect() or createServer() */
-  constructor(options: InternalSessionOptions, link: DatagramLink, ownedUdp: dgram.Socket | null) {
+  /** connect(): the dgram socket is not set up yet; a handshake() meanwhile starts once it is */
+  #waitingForLink: boolean;
+
+  constructor(options: InternalSessionOptions, link: DatagramLink, ownedUdp: dgram.Socket | null, linkReady = true) {
     super(options);
     this.#link = link;
     this.#ownedUdp = ownedUdp;
+    this.#waitingForLink = !linkReady;
     // However the session ends, a socket of our own goes with it.
     this.once('close', () => {
       this.#releaseUdp();
@@ -177,6 +182,17 @@ export class DtlsSocket extends DtlsSession {
   override close(): Promise<void> {
     const closing = super.close();
     return this.#udpClosed !== undefined ? closing.then(() => this.#udpClosed) : closing;
+  }
+
+  /** @internal starts the handshake, or, before connect() has its socket, once it has */
+  override [kStart](): void {
+    if (!this.#waitingForLink) super[kStart]();
+  }
+
+  /** @internal connect(): the socket is ready (resolved, bound, connected): start */
+  [kLinkReady](): void {
+    this.#waitingForLink = false;
+    super[kStart]();
   }
 
   /** @internal the dgram socket is this DtlsSocket's own: it is closed with it */
@@ -257,7 +273,7 @@ export function connect(options: ConnectOptions, onSecureConnect?: () => void): 
     servername: options.servername ?? host,
   };
   delete (sessionOptions as Partial<ConnectOptions>).socket;
-  const sock = new DtlsSocket(sessionOptions, link, null);
+  const sock = new DtlsSocket(sessionOptions, link, null, false);
   if (onSecureConnect !== undefined) sock.once('secureConnect', onSecureConnect);
 
   const start = (address: string, family: 4 | 6): void => {
@@ -287,14 +303,14 @@ export function connect(options: ConnectOptions, onSecureConnect?: () => void): 
     });
     link.udp = udp;
     if (userSocket !== undefined) {
-      sock[kStart]();
+      sock[kLinkReady]();
       return;
     }
     const go = (): void => {
       udp!.connect(options.port, address, () => {
         if (sock.state !== 'new') return;
         link.connected = true;
-        sock[kStart]();
+        sock[kLinkReady]();
       });
     };
     if (options.localAddress !== undefined || options.localPort !== undefined) {

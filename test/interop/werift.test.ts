@@ -155,7 +155,6 @@ test(`${WERIFT}: 10 concurrent clients → one our server, each gets its own ech
 
 test(`${WERIFT} client → our server: the server session's timeline shows the one ClientHello it handshook with once`, {
   timeout: TEST_TIMEOUT,
-  todo: 'library bug: behind the stateless cookie exchange the session records its ClientHello twice (DTLSv1_listen and then SSL_do_handshake both run the message callback: native/session_handle.cc SessionHandle::Listen)',
 }, async (t) => {
   if (!gate(t)) return;
   const cleanup = new Cleanup();
