@@ -128,10 +128,10 @@ export class DtlsSocket extends DtlsSession {
   #ownedUdp: dgram.Socket | null;
   #udpClosed: Promise<void> | undefined;
 
-  /** @internal use connect() or createServer() */
   /** connect(): the dgram socket is not set up yet; a handshake() meanwhile starts once it is */
   #waitingForLink: boolean;
 
+  /** @internal use connect() or createServer() */
   constructor(options: InternalSessionOptions, link: DatagramLink, ownedUdp: dgram.Socket | null, linkReady = true) {
     super(options);
     this.#link = link;

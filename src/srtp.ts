@@ -7,12 +7,17 @@ export type SrtpProfile = 'SRTP_AEAD_AES_256_GCM' | 'SRTP_AEAD_AES_128_GCM' | 'S
 
 /** SRTP master keys for one connected session. local* protects what we send, remote* what we receive. */
 export interface SrtpKeys {
+  /** the negotiated profile, by its OpenSSL name */
   profile: SrtpProfile;
   /** the profile's number on the wire (use_srtp): 0x0001, 0x0002, 0x0007, 0x0008 */
   profileId: number;
+  /** the SRTP master key we encrypt with (our role's half of EXTRACTOR-dtls_srtp) */
   localKey: Buffer;
+  /** the SRTP master salt we encrypt with */
   localSalt: Buffer;
+  /** the SRTP master key the peer encrypts with (we decrypt with it) */
   remoteKey: Buffer;
+  /** the SRTP master salt the peer encrypts with */
   remoteSalt: Buffer;
 }
 

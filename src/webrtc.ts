@@ -11,8 +11,10 @@ import { validateObject, validateOneOf, validateString } from './validate';
 
 /** SDP a=setup values (RFC 4145, RFC 5763 §5). */
 export type SdpSetup = 'actpass' | 'active' | 'passive' | 'holdconn';
+/** Our ICE role (RFC 8445): the controlling agent nominates candidate pairs. */
 export type IceRole = 'controlling' | 'controlled';
 
+/** What resolveDtlsRole() decides from: both descriptions' a=setup and our ICE role. */
 export interface DtlsRoleOptions {
   /** a=setup of the remote description */
   remoteSetup: SdpSetup;
@@ -86,6 +88,7 @@ export function parseSdpFingerprint(attribute: string): Fingerprint {
   return fp;
 }
 
+/** What a datagram on a shared WebRTC port is, by RFC 7983's first-byte ranges. */
 export type PacketKind = 'stun' | 'zrtp' | 'dtls' | 'turn' | 'rtp' | 'rtcp' | 'unknown';
 
 /**
@@ -108,6 +111,7 @@ export function classifyPacket(packet: Uint8Array): PacketKind {
   return 'unknown';
 }
 
+/** The options the `webrtc` preset sets (spread it into DtlsSession or createSecureContext options). */
 export type WebRtcPreset = Readonly<Required<Pick<SessionOptions, 'mtu' | 'retransmitTimeout' | 'cookieExchange' | 'srtpProfiles' | 'awaitRemoteFingerprints'>>>;
 
 /**
