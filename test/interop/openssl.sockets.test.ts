@@ -121,3 +121,48 @@ test(`connect() with the wrong CA → ${PEER} s_server: unknown_ca sent by us, w
     await stop(server);
   }
 });
+
+test(`renegotiation is refused: ${PEER} s_client asks (R), createServer() answers no_renegotiation (s_client then gives up the connection)`, { timeout: TIMEOUT }, async (t) => {
+  if (!requirePeer(t, 'openssl', haveOpenssl(), 'openssl is not installed')) return;
+  const alerts: Array<{ direction: string; level: string; description: string }> = [];
+  const { server, port } = await listeningServer({}, (s) => {
+    s.on('alert', (a) => alerts.push({ direction: a.direction, level: a.level, description: a.description }));
+    echo(s);
+  });
+  let client: PeerProcess | undefined;
+  try {
+    // Without -brief, s_client reads commands from stdin: a line "R" renegotiates.
+    client = spawnPeer('openssl', ['s_client', '-dtls1_2', '-connect', `${LOCALHOST}:${port}`], { input: 'first\n' });
+    await client.waitFor(/first/, 10_000);
+    client.write('R\n');
+    await until(() => alerts.length > 0, 5000, 'no_renegotiation alert');
+    assert.deepEqual(alerts[0], { direction: 'sent', level: 'warning', description: 'no_renegotiation' });
+  } finally {
+    await stop(client);
+    await server.close();
+  }
+});
+
+test(`renegotiation is refused: ${PEER} s_server sends HelloRequest (R), connect() answers no_renegotiation`, { timeout: TIMEOUT }, async (t) => {
+  if (!requirePeer(t, 'openssl', haveOpenssl(), 'openssl is not installed')) return;
+  const port = await freeUdpPort();
+  const server = spawnPeer('openssl', [
+    's_server', '-dtls1_2', '-accept', `${LOCALHOST}:${port}`, '-naccept', '1',
+    '-cert', fixturePath('ec-cert.pem'), '-key', fixturePath('ec-key.pem'),
+  ]);
+  let sock: DtlsSocket | undefined;
+  try {
+    await server.waitFor(/ACCEPT/, 5000);
+    sock = await connected({ port });
+    const alerts: Array<{ direction: string; level: string; description: string }> = [];
+    sock.on('alert', (a) => alerts.push({ direction: a.direction, level: a.level, description: a.description }));
+    sock.send('hello\n');
+    await server.waitFor('hello', 5000);
+    server.write('R\n');
+    await until(() => alerts.length > 0, 5000, 'no_renegotiation alert');
+    assert.deepEqual(alerts[0], { direction: 'sent', level: 'warning', description: 'no_renegotiation' });
+  } finally {
+    sock?.destroy();
+    await stop(server);
+  }
+});
