@@ -111,11 +111,15 @@ const COOKIE_LENGTH = 32;
 export class CookieJar {
   #current = randomBytes(32);
   #previous: Buffer | undefined;
-  #rotatedAt = performance.now();
+  #rotatedAt: number;
   readonly #lifetimeMs: number;
+  readonly #clock: () => number;
 
-  constructor(lifetimeMs: number) {
+  /** `clock` (ms, monotonic) is for tests. */
+  constructor(lifetimeMs: number, clock: () => number = () => performance.now()) {
     this.#lifetimeMs = lifetimeMs;
+    this.#clock = clock;
+    this.#rotatedAt = clock();
   }
 
   make(address: string, port: number): Buffer {
@@ -131,7 +135,7 @@ export class CookieJar {
   }
 
   #rotate(): void {
-    const now = performance.now();
+    const now = this.#clock();
     if (now - this.#rotatedAt < this.#lifetimeMs) return;
     // Two lifetimes without traffic: the previous secret is stale too.
     this.#previous = now - this.#rotatedAt < 2 * this.#lifetimeMs ? this.#current : undefined;
