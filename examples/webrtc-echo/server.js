@@ -9,6 +9,7 @@
 //   node examples/webrtc-echo/server.js [--port 8080]      then open http://127.0.0.1:8080/
 //
 // Also a module: startEchoServer() is what test/interop/chromium.webrtc.test.ts drives.
+// @ts-check
 'use strict';
 
 const fs = require('node:fs');
@@ -274,6 +275,7 @@ class EchoPeer extends EventEmitter {
  * Starts the echo server on 127.0.0.1. `options.peerOptions(query)` may return per-connection overrides
  * ({ setup, srtpProfiles, answerFingerprints, remoteFingerprints }); by default `?setup=active|passive`
  * picks our DTLS role. Resolves with { url, server, peers, close() }; server emits 'peer' (EchoPeer).
+ * @param {{ port?: number, peerOptions?: (query: URLSearchParams) => object }} [options]
  */
 async function startEchoServer(options = {}) {
   const certificate = await dtls.generateCertificate(); // ECDSA P-256, random serial, unique CN
@@ -323,9 +325,9 @@ async function startEchoServer(options = {}) {
   });
   await new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port ?? 0, HOST, resolve);
+    server.listen(options.port ?? 0, HOST, () => resolve(undefined));
   });
-  const { port } = server.address();
+  const { port } = /** @type {import('node:net').AddressInfo} */ (server.address());
   return {
     url: `http://${HOST}:${port}/`,
     events,
