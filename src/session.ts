@@ -507,7 +507,7 @@ export class DtlsSession extends EventEmitter {
       maxPayload: n.maxPayload,
       handshakeMs: this.#handshakeMs,
     };
-    if (n.peerCertificate !== undefined) this.#info.peerCertificate = new X509Certificate(n.peerCertificate);
+    if (n.peerCertificate !== undefined) definePeerCertificate(this.#info, n.peerCertificate);
     this.#state = 'connected';
     this.#clearTimers();
   }
@@ -614,11 +614,27 @@ export class DtlsSession extends EventEmitter {
     this.#state = state;
     this.#error = err;
     const waiters = this.#waiters.splice(0);
-    const rejection = err ?? new DtlsError('the DTLS session was closed before the handshake completed', { code: 'ERR_DTLS_CLOSED' });
-    for (const w of waiters) w.reject(rejection);
+    if (waiters.length > 0) {
+      // Built only when someone waits: an Error captures a stack trace.
+      const rejection = err ?? new DtlsError('the DTLS session was closed before the handshake completed', { code: 'ERR_DTLS_CLOSED' });
+      for (const w of waiters) w.reject(rejection);
+    }
     if (err !== undefined && (this.listenerCount('error') > 0 || waiters.length === 0)) this.emit('error', err);
     this.emit('close');
   }
+}
+
+// Parsing a certificate decodes its public key (OpenSSL 3.0's decoder
+// machinery: a fifth of a whole handshake's CPU), so the X509Certificate is
+// built on first access; the property is there, enumerable, exactly when the
+// peer sent a certificate.
+function definePeerCertificate(info: HandshakeInfo, der: Buffer): void {
+  let cert: X509Certificate | undefined;
+  Object.defineProperty(info, 'peerCertificate', {
+    configurable: true,
+    enumerable: true,
+    get: () => (cert ??= new X509Certificate(der)),
+  });
 }
 
 function parseFingerprints(fps: unknown, name: string) {
