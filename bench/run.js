@@ -17,7 +17,7 @@ const os = require('node:os');
 const path = require('node:path');
 
 const { generateCertificate, opensslVersion } = require('..');
-const { median, fmt, table } = require('./lib/stats');
+const { median, fmt, table } = require('./support/stats');
 
 const here = __dirname;
 const args = process.argv.slice(2);

@@ -11,7 +11,7 @@
 'use strict';
 
 const { DtlsSession, createSecureContext } = require('../..');
-const { readCert, parseArgs, emit, seconds, settleGc, main } = require('../lib/common');
+const { readCert, parseArgs, emit, seconds, settleGc, main } = require('../support/common');
 
 const { certDir, what, n } = parseArgs(process.argv);
 const { cert, key } = readCert(certDir);

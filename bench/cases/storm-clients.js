@@ -7,7 +7,7 @@
 const dgram = require('node:dgram');
 
 const { DtlsSession, createSecureContext } = require('../..');
-const { readCert, emit, main } = require('../lib/common');
+const { readCert, emit, main } = require('../support/common');
 
 const [certDir, portArg, nArg] = process.argv.slice(2);
 const port = Number(portArg);

@@ -14,8 +14,8 @@ const { spawn } = require('node:child_process');
 const path = require('node:path');
 const { monitorEventLoopDelay } = require('node:perf_hooks');
 
-const { readCert, parseArgs, emit, main } = require('../lib/common');
-const { impl } = require('../lib/impls');
+const { readCert, parseArgs, emit, main } = require('../support/common');
+const { impl } = require('../support/impls');
 
 const { certDir, what, n, opts } = parseArgs(process.argv, { offload: 'off' });
 const { cert, key } = readCert(certDir);

@@ -16,8 +16,8 @@
 // place in the window; `lost` is N minus what arrived.
 'use strict';
 
-const { readCert, parseArgs, emit, main } = require('../lib/common');
-const { impl } = require('../lib/impls');
+const { readCert, parseArgs, emit, main } = require('../support/common');
+const { impl } = require('../support/impls');
 
 const { certDir, what, n, opts } = parseArgs(process.argv, { impl: 'openssl-dtls', concurrency: 50, window: 64, stallMs: 200 });
 const { cert, key } = readCert(certDir);
