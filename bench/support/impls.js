@@ -132,7 +132,8 @@ const opensslDtls = {
 
   async client({ port, ca, onMessage, clientOptions = {} }) {
     if (hasServerApi) {
-      const socket = lib.connect({ host: HOST, port, ca, ...clientOptions });
+      // The benchmark certificate is issued to bench.test (bench/run.js).
+      const socket = lib.connect({ host: HOST, port, ca, servername: 'bench.test', ...clientOptions });
       await new Promise((resolve, reject) => {
         socket.once('secureConnect', resolve);
         socket.once('error', reject);
