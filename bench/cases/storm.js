@@ -1,6 +1,6 @@
 // Event-loop delay of a server during a storm of concurrent handshakes.
 //
-//   node bench/cases/storm.js <certDir> storm N [offload=on|off]
+//   node bench/cases/storm.js <certDir> storm N [offload=on|off] [warm=100]
 //
 // The server runs here; N clients start at once in a child process
 // (bench/cases/storm-clients.js, at nice 19), so this event loop does only
@@ -17,7 +17,7 @@ const { monitorEventLoopDelay } = require('node:perf_hooks');
 const { readCert, parseArgs, emit, main } = require('../support/common');
 const { impl } = require('../support/impls');
 
-const { certDir, what, n, opts } = parseArgs(process.argv, { offload: 'on' });
+const { certDir, what, n, opts } = parseArgs(process.argv, { offload: 'on', warm: 100 });
 const { cert, key } = readCert(certDir);
 const DEADLINE_MS = 120_000;
 
@@ -47,6 +47,7 @@ main(async () => {
     key,
     serverOptions: { offloadHandshake: offload },
     onConnection: () => {
+      if (t0 === 0n) return; // the warm-up storm
       connected++;
       if (connected === n) {
         t1 = process.hrtime.bigint();
@@ -58,7 +59,7 @@ main(async () => {
   });
   // The clients stand for remote peers: at the lowest priority, so that on a
   // small machine their CPU does not compete with the server under test.
-  const child = spawn('nice', ['-n', '19', process.execPath, path.join(__dirname, 'storm-clients.js'), certDir, String(server.port), String(n)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn('nice', ['-n', '19', process.execPath, path.join(__dirname, 'storm-clients.js'), certDir, String(server.port), String(n), String(opts.warm)], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (d) => {
     out += d;
