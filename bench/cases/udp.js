@@ -26,12 +26,14 @@ const CASE_DEADLINE_MS = 120_000;
 
 async function handshakes(count) {
   let connected = 0;
-  const server = await I.server({ cert, key, onConnection: () => connected++ });
+  const serverOptions = opts.offload !== undefined ? { offloadHandshake: opts.offload === 'on' } : {};
+  const server = await I.server({ cert, key, serverOptions, onConnection: () => connected++ });
   const one = async () => {
     const c = await I.client({ port: server.port, ca: cert, cert, key });
     await c.close();
   };
   let failed = 0;
+  const errors = {};
   const run = async (total, concurrency) => {
     let started = 0;
     const worker = async () => {
@@ -39,8 +41,10 @@ async function handshakes(count) {
         started++;
         try {
           await one();
-        } catch {
+        } catch (e) {
           failed++;
+          const k = `${e?.code ?? e?.name}: ${e?.message}`.slice(0, 160);
+          errors[k] = (errors[k] ?? 0) + 1;
         }
       }
     };
@@ -49,6 +53,7 @@ async function handshakes(count) {
   await run(Math.min(50, count), opts.concurrency); // warm-up
   failed = 0;
   connected = 0;
+  for (const k of Object.keys(errors)) delete errors[k];
   const deadline = setTimeout(() => {
     console.error(`handshakes: deadline of ${CASE_DEADLINE_MS} ms passed`);
     process.exit(1);
@@ -57,8 +62,9 @@ async function handshakes(count) {
   await run(count, opts.concurrency);
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   clearTimeout(deadline);
+  const serverStats = server.stats?.();
   await server.close();
-  emit({ case: 'handshakes', impl: I.name, api: I.api, n: count, concurrency: opts.concurrency, seconds: secs, perSecond: (count - failed) / secs, failed, serverConnected: connected });
+  emit({ case: 'handshakes', serverStats, impl: I.name, api: I.api, n: count, concurrency: opts.concurrency, seconds: secs, perSecond: (count - failed) / secs, failed, errors, serverConnected: connected });
 }
 
 /** One-way (`echo` false) or round-trip throughput with a window of messages in flight. */

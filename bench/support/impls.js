@@ -83,7 +83,7 @@ const opensslDtls = {
           resolve();
         });
       });
-      return { port: server.address().port, close: () => server.close() };
+      return { port: server.address().port, stats: () => server.getStats(), close: () => server.close() };
     }
     const context = lib.createSecureContext({ cert, key });
     const socket = udpSocket();
