@@ -167,6 +167,7 @@ class SessionHandle : public Napi::ObjectWrap<SessionHandle> {
   // sets the handshake sequence numbers a HelloVerifyRequest exchange implies,
   // and VerifyCookie accepts exactly this cookie.
   bool listen_pending_ = false;
+  bool in_listen_ = false;
   std::vector<uint8_t> listen_cookie_;
 
   // PSK: a client's identity and key; a server's JS callback (identity → key)

@@ -4,12 +4,17 @@
 // generic explanation that names the function and reason — never a guess.
 import { classifyingEntry, shortSourcePath, type DtlsAlert, type OpenSSLErrorEntry } from './errors';
 
+/** What an OpenSSL error path means, for a person reading a failure: see {@link explain}. */
 export interface Explanation {
   /** the OpenSSL function that raised the deciding entry, e.g. 'tls_process_finished' */
   path: string;
+  /** one line, e.g. 'No cipher suite is acceptable to both sides' */
   summary: string;
+  /** what OpenSSL was doing when it gave up */
   meaning: string;
+  /** the usual reasons for this path, most likely first */
   likelyCauses: string[];
+  /** what to look at next */
   checks: string[];
 }
 

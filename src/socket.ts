@@ -8,6 +8,7 @@ import { validateFunction, validateInteger, validateObject, validateOneOf, valid
 
 /** @internal */
 export const kAdoptUdp = Symbol('openssl-dtls.adoptUdp');
+const kLinkReady = Symbol('openssl-dtls.linkReady');
 
 /**
  * Counts the datagrams a dgram socket has been handed and not yet written,
@@ -102,12 +103,19 @@ export class DatagramLink {
   }
 }
 
+/** The events of a {@link DtlsSocket}: those of a session ({@link DtlsSessionEvents}). */
 export interface DtlsSocketEvents {
+  /** the handshake completed */
   secureConnect: [info: import('./session').HandshakeInfo];
+  /** an application message arrived */
   message: [data: Buffer];
+  /** an alert was sent or received */
   alert: [alert: import('./errors').DtlsAlert];
+  /** the socket failed (for connect(): also a failed lookup or UDP socket, ERR_DTLS_LOOKUP / ERR_DTLS_SOCKET) */
   error: [err: DtlsError];
+  /** the socket closed; always the last event */
   close: [];
+  /** an NSS key-log line, while a listener is attached */
   keylog: [line: Buffer];
 }
 
@@ -120,11 +128,15 @@ export class DtlsSocket extends DtlsSession {
   #ownedUdp: dgram.Socket | null;
   #udpClosed: Promise<void> | undefined;
 
+  /** connect(): the dgram socket is not set up yet; a handshake() meanwhile starts once it is */
+  #waitingForLink: boolean;
+
   /** @internal use connect() or createServer() */
-  constructor(options: InternalSessionOptions, link: DatagramLink, ownedUdp: dgram.Socket | null) {
+  constructor(options: InternalSessionOptions, link: DatagramLink, ownedUdp: dgram.Socket | null, linkReady = true) {
     super(options);
     this.#link = link;
     this.#ownedUdp = ownedUdp;
+    this.#waitingForLink = !linkReady;
     // However the session ends, a socket of our own goes with it.
     this.once('close', () => {
       this.#releaseUdp();
@@ -136,10 +148,12 @@ export class DtlsSocket extends DtlsSession {
     return this.#link.address;
   }
 
+  /** The peer's UDP port (undefined until a client has resolved its host). */
   get remotePort(): number | undefined {
     return this.#link.port;
   }
 
+  /** The peer address's family. */
   get remoteFamily(): 'IPv4' | 'IPv6' | undefined {
     return this.#link.family;
   }
@@ -168,6 +182,17 @@ export class DtlsSocket extends DtlsSession {
   override close(): Promise<void> {
     const closing = super.close();
     return this.#udpClosed !== undefined ? closing.then(() => this.#udpClosed) : closing;
+  }
+
+  /** @internal starts the handshake, or, before connect() has its socket, once it has */
+  override [kStart](): void {
+    if (!this.#waitingForLink) super[kStart]();
+  }
+
+  /** @internal connect(): the socket is ready (resolved, bound, connected): start */
+  [kLinkReady](): void {
+    this.#waitingForLink = false;
+    super[kStart]();
   }
 
   /** @internal the dgram socket is this DtlsSocket's own: it is closed with it */
@@ -199,15 +224,19 @@ export class DtlsSocket extends DtlsSession {
   }
 }
 
+/** Options of {@link connect}: a client session's options plus where to connect and over which socket. */
 export interface ConnectOptions extends Omit<SessionOptions, 'role' | 'send' | 'peer' | 'cookieExchange'> {
   /** default 'localhost' */
   host?: string;
+  /** the server's UDP port, 1..65535 */
   port: number;
   /** 'udp4' or 'udp6'; default: the family of the resolved address */
   type?: 'udp4' | 'udp6';
   /** send and receive on this dgram socket (left open on close); otherwise one is created and connect()ed */
   socket?: dgram.Socket;
+  /** bind the created dgram socket to this local address */
   localAddress?: string;
+  /** bind the created dgram socket to this local port (default: any) */
   localPort?: number;
   /** custom resolver, as in node:net (default dns.lookup) */
   lookup?: typeof dns.lookup;
@@ -244,7 +273,7 @@ export function connect(options: ConnectOptions, onSecureConnect?: () => void): 
     servername: options.servername ?? host,
   };
   delete (sessionOptions as Partial<ConnectOptions>).socket;
-  const sock = new DtlsSocket(sessionOptions, link, null);
+  const sock = new DtlsSocket(sessionOptions, link, null, false);
   if (onSecureConnect !== undefined) sock.once('secureConnect', onSecureConnect);
 
   const start = (address: string, family: 4 | 6): void => {
@@ -274,14 +303,14 @@ export function connect(options: ConnectOptions, onSecureConnect?: () => void): 
     });
     link.udp = udp;
     if (userSocket !== undefined) {
-      sock[kStart]();
+      sock[kLinkReady]();
       return;
     }
     const go = (): void => {
       udp!.connect(options.port, address, () => {
         if (sock.state !== 'new') return;
         link.connected = true;
-        sock[kStart]();
+        sock[kLinkReady]();
       });
     };
     if (options.localAddress !== undefined || options.localPort !== undefined) {

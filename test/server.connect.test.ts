@@ -294,3 +294,21 @@ test('bad options throw Node-style errors before any socket exists', () => {
   void s.close();
   assert.equal(DtlsSocket.name, 'DtlsSocket');
 });
+
+test('handshake() right after connect() waits for the socket, then resolves; the server records one ClientHello', { timeout: 20_000 }, async () => {
+  let serverSide: DtlsSocket | undefined;
+  const { server, port } = await listeningServer({}, (s) => {
+    serverSide = s;
+  });
+  try {
+    const sock = connect({ host: 'localhost', port, rejectUnauthorized: false, type: 'udp4' });
+    const info = await withTimeout(sock.handshake(), 10_000, 'handshake');
+    assert.equal(info.protocol, 'DTLSv1.2');
+    await until(() => serverSide !== undefined, 2000, 'secureConnection');
+    const hellos = serverSide!.timeline().filter((e) => e.type === 'message' && e.direction === 'in' && e.message === 'ClientHello');
+    assert.equal(hellos.length, 1, 'the stateless front end answered the first ClientHello; the session saw one');
+    await sock.close();
+  } finally {
+    await server.close();
+  }
+});

@@ -6,8 +6,8 @@ import { fingerprint, type HandshakeInfo } from '../lib/index.js';
 import { ecPair } from './support/fixtures';
 import { withPair } from './support/pair';
 
-// HandshakeInfo.peerCertificate is built on first access (parsing it is a
-// large share of a handshake's CPU); it must still look like a plain field.
+// HandshakeInfo.peerCertificate behaves as a plain field: present exactly
+// when the peer sent a certificate, one object, enumerable, copied by spread.
 test('HandshakeInfo.peerCertificate: present exactly when the peer sent one, one object, enumerable, copied by spread', async () => {
   await withPair({}, async (p) => {
     const [c, s] = await p.handshake();
