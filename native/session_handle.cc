@@ -114,10 +114,22 @@ Napi::Error InvalidState(Napi::Env env, const char* message) {
 
 }  // namespace
 
+class SessionHandle::JobLock {
+ public:
+  // Main thread only: job_in_flight_ is written there.
+  explicit JobLock(SessionHandle* s) {
+    if (s->job_in_flight_) lock_ = std::unique_lock<std::mutex>(s->job_mu_);
+  }
+
+ private:
+  std::unique_lock<std::mutex> lock_;
+};
+
 Napi::Function SessionHandle::Init(Napi::Env env) {
   return DefineClass(env, "SessionHandle",
                      {
                          InstanceMethod("step", &SessionHandle::Step),
+                         InstanceMethod("stepAsync", &SessionHandle::StepAsync),
                          InstanceMethod("destroy", &SessionHandle::DestroyJs),
                          InstanceMethod("setFingerprints", &SessionHandle::SetFingerprints),
                          InstanceMethod("setKeylog", &SessionHandle::SetKeylog),
@@ -293,8 +305,11 @@ SessionHandle::~SessionHandle() { Destroy(); }
 
 void SessionHandle::Destroy() {
   if (destroyed_) return;
-  destroyed_ = true;
   {
+    // A thread-pool job may be using the SSL: wait for it (a job that has
+    // not started yet sees destroyed_ and does nothing).
+    JobLock lock(this);
+    destroyed_ = true;
     // May run from a finalizer: leave whatever else is queued alone.
     MarkPopErrorOnReturn mark;
     ssl_.reset();
@@ -861,9 +876,7 @@ Napi::Value SessionHandle::Step(const Napi::CallbackInfo& info) {
   } reset{&in_step_};
 
   uint32_t ops = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() : 0;
-  arena_ = &addon_->step_arena();
-  arena_->Clear();
-  bio_state_.out = arena_;
+  BeginStep(&addon_->step_arena());
   struct Detach {
     SessionHandle* s;
     ~Detach() {
@@ -872,16 +885,9 @@ Napi::Value SessionHandle::Step(const Napi::CallbackInfo& info) {
       s->arena_ = nullptr;
     }
   } detach{this};
-  alerts_.clear();
-  keylog_lines_.clear();
-  step_connected_ = false;
-  step_failed_ = false;
-  step_retransmitted_ = false;
-  step_timer_retransmits_ = 0;
   ClearErrorOnReturn guard;
 
-  if ((ops & kOpStart) != 0 && !started_ && !failed_ && !closed_) DriveHandshake();
-  if ((ops & kOpTimer) != 0) HandleTimer();
+  StartOps(ops);
 
   if (info.Length() > 0) {
     Napi::Value in = info[0];
@@ -918,12 +924,125 @@ Napi::Value SessionHandle::Step(const Napi::CallbackInfo& info) {
       for (uint32_t i = 0; i < n; i++) write_one(a.Get(i));
     }
   }
+  EndOps(ops);
+  return BuildResult(env);
+}
+
+void SessionHandle::BeginStep(Arena* arena) {
+  arena_ = arena;
+  arena_->Clear();
+  bio_state_.out = arena_;
+  alerts_.clear();
+  keylog_lines_.clear();
+  step_connected_ = false;
+  step_failed_ = false;
+  step_retransmitted_ = false;
+  step_timer_retransmits_ = 0;
+}
+
+void SessionHandle::StartOps(uint32_t ops) {
+  if ((ops & kOpStart) != 0 && !started_ && !failed_ && !closed_) DriveHandshake();
+  if ((ops & kOpTimer) != 0) HandleTimer();
+}
+
+void SessionHandle::EndOps(uint32_t ops) {
   if ((ops & kOpShutdown) != 0) Shutdown();
   // Flights resent: each timer expiry resends one; a flight resent because
   // the peer repeated its own (our final flight) counts once.
   retransmits_ += step_timer_retransmits_;
   if (step_retransmitted_ && step_timer_retransmits_ == 0) retransmits_++;
-  return BuildResult(env);
+}
+
+// ---- handshake steps on the thread pool --------------------------------------
+
+// One step run by a libuv worker: the inbound datagrams (copied here, in
+// arrival order) and the ops, on the worker thread's own OpenSSL error queue;
+// the output goes to the job's own arena. Completion, on the main thread,
+// hands it to JS exactly as a synchronous step does (the env's step buffers,
+// the same rare object), then calls `done`. The AsyncWorker holds the
+// session's JS object, so it cannot be collected while the job exists.
+class SessionHandle::StepJob : public Napi::AsyncWorker {
+ public:
+  StepJob(SessionHandle* s, const Napi::Object& self, const Napi::Function& done,
+          std::vector<std::vector<uint8_t>> inbound, uint32_t ops)
+      : Napi::AsyncWorker(self, done, "openssl-dtls.handshake"), s_(s), inbound_(std::move(inbound)), ops_(ops) {}
+
+  void Execute() override {
+    std::lock_guard<std::mutex> lock(s_->job_mu_);
+    if (s_->destroyed_ || !s_->ssl_) return;  // destroyed while queued
+    ran_ = true;
+    s_->BeginStep(&arena_);
+    {
+      ClearErrorOnReturn guard;  // this worker thread's queue
+      s_->StartOps(ops_);
+      for (const std::vector<uint8_t>& d : inbound_) s_->Feed(d.data(), d.size());
+      s_->EndOps(ops_);
+    }
+    s_->bio_state_.out = nullptr;
+    s_->arena_ = nullptr;
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    s_->job_in_flight_ = false;
+    s_->in_step_ = false;
+    // Closed or destroyed during the job: nobody is waiting for its output.
+    if (!ran_ || s_->destroyed_ || !s_->ssl_) return;
+    Arena& shared = s_->addon_->step_arena();
+    shared.Clear();
+    for (const Arena::Item& it : arena_.items()) {
+      shared.Append(static_cast<Arena::Kind>(it.kind), arena_.data() + it.offset, it.length);
+    }
+    s_->arena_ = &shared;
+    Napi::Value rare;
+    {
+      ClearErrorOnReturn guard;  // BuildResult reads the retransmission timer
+      rare = s_->BuildResult(env);
+    }
+    s_->arena_ = nullptr;
+    // JS copies the output out of the shared buffers first thing in `done`.
+    Callback().Call(Receiver().Value(), {rare});
+    shared.Clear();
+  }
+
+ private:
+  SessionHandle* s_;
+  std::vector<std::vector<uint8_t>> inbound_;
+  uint32_t ops_;
+  Arena arena_;  // no external block: heap only, freed with the job
+  bool ran_ = false;
+};
+
+// stepAsync(datagrams: Uint8Array[], ops: number, done: (rare) => void):
+// queues one step on the thread pool. One job per session at a time (the
+// caller queues what arrives meanwhile); no plaintext (records stay
+// synchronous); not for sessions whose pskCallback must run in JS.
+Napi::Value SessionHandle::StepAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EnsureAlive(env);
+  if (in_step_) throw InvalidState(env, "a step is already in flight on this session");
+  if (!psk_callback_.IsEmpty()) throw InvalidState(env, "a session with a pskCallback steps on the main thread");
+  if (info.Length() < 3 || !info[0].IsArray() || !info[1].IsNumber() || !info[2].IsFunction()) {
+    throw Napi::TypeError::New(env, "stepAsync(datagrams, ops, done)");
+  }
+  Napi::Array a = info[0].As<Napi::Array>();
+  std::vector<std::vector<uint8_t>> inbound;
+  inbound.reserve(a.Length());
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    Napi::Value v = a.Get(i);
+    if (!IsUint8Array(v)) {
+      dropped_++;
+      continue;
+    }
+    Napi::Uint8Array u = v.As<Napi::Uint8Array>();
+    inbound.emplace_back(u.Data(), u.Data() + u.ByteLength());
+  }
+  uint32_t ops = info[1].As<Napi::Number>().Uint32Value();
+  StepJob* job = new StepJob(this, info.This().As<Napi::Object>(), info[2].As<Napi::Function>(), std::move(inbound), ops);
+  in_step_ = true;
+  job_in_flight_ = true;
+  job->Queue();
+  return env.Undefined();
 }
 
 // What a step returns. The common case crosses back with no allocation: the
@@ -1038,12 +1157,13 @@ Napi::Value SessionHandle::BuildResult(Napi::Env env) {
 // ---- other methods ----------------------------------------------------------
 
 Napi::Value SessionHandle::DestroyJs(const Napi::CallbackInfo& info) {
-  if (in_step_) throw InvalidState(info.Env(), "cannot destroy a session inside its own step");
+  if (in_step_ && !job_in_flight_) throw InvalidState(info.Env(), "cannot destroy a session inside its own step");
   Destroy();
   return info.Env().Undefined();
 }
 
 Napi::Value SessionHandle::SetFingerprints(const Napi::CallbackInfo& info) {
+  JobLock lock(this);
   Napi::Env env = info.Env();
   EnsureAlive(env);
   ClearErrorOnReturn guard;
@@ -1064,11 +1184,13 @@ Napi::Value SessionHandle::SetFingerprints(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value SessionHandle::SetKeylog(const Napi::CallbackInfo& info) {
+  JobLock lock(this);
   keylog_ = info.Length() > 0 && info[0].ToBoolean();
   return info.Env().Undefined();
 }
 
 Napi::Value SessionHandle::Info(const Napi::CallbackInfo& info) {
+  JobLock lock(this);
   Napi::Env env = info.Env();
   EnsureAlive(env);
   ClearErrorOnReturn guard;
@@ -1113,6 +1235,7 @@ Napi::Value SessionHandle::Info(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value SessionHandle::GetSession(const Napi::CallbackInfo& info) {
+  JobLock lock(this);
   Napi::Env env = info.Env();
   EnsureAlive(env);
   ClearErrorOnReturn guard;
@@ -1127,6 +1250,7 @@ Napi::Value SessionHandle::GetSession(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value SessionHandle::ExportKeyingMaterial(const Napi::CallbackInfo& info) {
+  JobLock lock(this);
   Napi::Env env = info.Env();
   EnsureAlive(env);
   if (!connected_) throw InvalidState(env, "keying material is available once the handshake is done");
@@ -1153,6 +1277,7 @@ Napi::Value SessionHandle::ExportKeyingMaterial(const Napi::CallbackInfo& info) 
 }
 
 Napi::Value SessionHandle::Stats(const Napi::CallbackInfo& info) {
+  JobLock lock(this);
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
   o.Set("datagramsIn", Napi::Number::New(env, static_cast<double>(datagrams_in_)));
@@ -1167,6 +1292,7 @@ Napi::Value SessionHandle::Stats(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value SessionHandle::Timeline(const Napi::CallbackInfo& info) {
+  JobLock lock(this);
   Napi::Env env = info.Env();
   size_t n = timeline_.size();
   Napi::Array out = Napi::Array::New(env, n);

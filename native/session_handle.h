@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -62,8 +63,15 @@ class SessionHandle : public Napi::ObjectWrap<SessionHandle> {
     uint32_t seq;   // handshake message_seq
   };
 
+  // A handshake step on the libuv thread pool (DESIGN §6), see StepAsync.
+  class StepJob;
+  // Holds job_mu_ while a job is in flight, so main-thread readers and
+  // Destroy() never touch the SSL or the session's state at the same time.
+  class JobLock;
+
   // JS methods
   Napi::Value Step(const Napi::CallbackInfo& info);
+  Napi::Value StepAsync(const Napi::CallbackInfo& info);
   Napi::Value DestroyJs(const Napi::CallbackInfo& info);
   Napi::Value SetFingerprints(const Napi::CallbackInfo& info);
   Napi::Value SetKeylog(const Napi::CallbackInfo& info);
@@ -88,6 +96,9 @@ class SessionHandle : public Napi::ObjectWrap<SessionHandle> {
   static unsigned int PskServerCallback(SSL* ssl, const char* identity, unsigned char* psk, unsigned int max_psk_len);
 
   // Step parts
+  void BeginStep(Arena* arena);
+  void StartOps(uint32_t ops);
+  void EndOps(uint32_t ops);
   void Feed(const uint8_t* data, size_t len);
   bool Listen();
   bool DriveHandshake();
@@ -118,6 +129,10 @@ class SessionHandle : public Napi::ObjectWrap<SessionHandle> {
   bool destroyed_ = false;
   bool registered_ = false;  // counted in ctx_->live_sessions
   bool in_step_ = false;
+  // A StepJob is queued or running (main thread only writes it). The job
+  // holds job_mu_ for its whole run on the worker thread.
+  bool job_in_flight_ = false;
+  std::mutex job_mu_;
 
   // state
   bool started_ = false;

@@ -137,6 +137,8 @@ export interface NativeContext {
 
 export interface NativeSession {
   step(inbound: Uint8Array | Uint8Array[] | null, outbound: Uint8Array | Uint8Array[] | null, ops: number): NativeStepRare | undefined;
+  /** the same step on the libuv thread pool (no plaintext); `done` gets what step() returns, the output in the step buffers */
+  stepAsync(inbound: Uint8Array[], ops: number, done: (rare: NativeStepRare | undefined) => void): void;
   destroy(): void;
   setFingerprints(fps: NativeFingerprint[]): void;
   setKeylog(on: boolean): void;

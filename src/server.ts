@@ -41,6 +41,8 @@ export interface ServerOptions extends ContextOptions {
   remoteFingerprints?: SessionOptions['remoteFingerprints'];
   /** the retransmission schedule of each session, as in {@link SessionOptions.retransmitTimeout} */
   retransmitTimeout?: SessionOptions['retransmitTimeout'];
+  /** handshake CPU on the libuv thread pool, one step per session at a time (default true; see SessionOptions) */
+  offloadHandshake?: boolean;
 }
 
 /** A peer's address, as a server saw it. */
@@ -180,9 +182,12 @@ export class DtlsServer extends EventEmitter {
       throw invalidArgType('options.context', 'an instance of SecureContext', options.context);
     }
     this.#context = options.context ?? createSecureContext(options);
+    const offloadHandshake = options.offloadHandshake ?? true;
+    validateBoolean(offloadHandshake, 'options.offloadHandshake');
     this.#sessionOptions = {
       role: 'server',
       context: this.#context,
+      offloadHandshake,
       ...(options.mtu !== undefined ? { mtu: options.mtu } : {}),
       ...(options.handshakeTimeout !== undefined ? { handshakeTimeout: options.handshakeTimeout } : {}),
       ...(options.remoteFingerprints !== undefined ? { remoteFingerprints: options.remoteFingerprints } : {}),

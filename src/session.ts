@@ -83,6 +83,13 @@ export interface SessionOptions extends ContextOptions {
   };
   /** client: a Buffer from getSession() to resume */
   session?: Buffer;
+  /**
+   * Run handshake steps (key agreement, signatures) on the libuv thread pool,
+   * one at a time and in arrival order; records after the handshake stay
+   * synchronous. Default false (createServer turns it on for its sessions).
+   * Ignored with a server pskCallback, which runs in JavaScript.
+   */
+  offloadHandshake?: boolean;
 }
 
 /** A negotiated cipher suite, as `tls.TLSSocket.getCipher()` describes one. */
@@ -216,6 +223,8 @@ const STEP_META = binding.stepMeta;
 
 const SSL_ERROR_SYSCALL = 5;
 const DEFAULT_MTU = 1200;
+// Datagrams held for a session while a thread-pool step runs; beyond, dropped (counted).
+const MAX_QUEUED_DURING_JOB = 64;
 const DEFAULT_HANDSHAKE_TIMEOUT = 30_000;
 const MAX_PLAINTEXT = 16384;
 // Application messages held while the remote fingerprints are awaited; more are dropped (and counted).
@@ -286,6 +295,14 @@ export class DtlsSession extends EventEmitter {
   #destroyAfterStep: NativeSession | undefined;
   /** what the user's pskCallback threw or returned wrongly (held apart from `this`: the native side keeps the callback alive) */
   readonly #pskProblem: { error?: unknown } = {};
+  /** handshake steps on the thread pool (offloadHandshake) */
+  #offload = false;
+  /** a thread-pool step is in flight, or its output is being handled: inbound datagrams wait */
+  #job = false;
+  /** datagrams (copies) and ops that arrived during a job, in order */
+  #queued: Buffer[] = [];
+  #queuedOps = 0;
+  #onJobDone: ((rare: NativeStepRare | undefined) => void) | undefined;
   readonly #requireSrtp: boolean;
   readonly #awaitFingerprints: boolean;
   /** what the peer certificate must match: OpenSSL checks it when the certificate arrives, #connected() again at the end */
@@ -384,6 +401,9 @@ export class DtlsSession extends EventEmitter {
     const ownPsk = options.psk !== undefined || options.pskCallback !== undefined || options.pskIdentityHint !== undefined;
     this.#applyPsk(native, ownPsk ? pskConfig(options) : pskOf(context));
     this.#requestsCert = native.requestCert || native.fingerprints !== undefined;
+    if (options.offloadHandshake !== undefined) validateBoolean(options.offloadHandshake, 'options.offloadHandshake');
+    this.#offload = options.offloadHandshake === true && native.pskCallback === undefined;
+    if (this.#offload) this.#onJobDone = (rare) => this.#jobDone(rare);
     this.#handle = new binding.SessionHandle(nativeContextOf(context), native);
 
     // Keylog lines are produced only while someone listens.
@@ -641,6 +661,15 @@ export class DtlsSession extends EventEmitter {
   #step(inbound: Uint8Array | Uint8Array[] | null, outbound: Uint8Array | null, ops: number): void {
     const handle = this.#handle;
     if (handle === null) return;
+    if (this.#job && outbound === null) {
+      this.#enqueue(inbound, ops);
+      return;
+    }
+    if (this.#offload && this.#state === 'connecting' && outbound === null && (ops & OP_START) === 0 && inbound !== null) {
+      this.#job = true;
+      handle.stepAsync(Array.isArray(inbound) ? inbound : [inbound], ops, this.#onJobDone!);
+      return;
+    }
     let rare: NativeStepRare | undefined;
     this.#stepping = true;
     try {
@@ -655,6 +684,11 @@ export class DtlsSession extends EventEmitter {
       }
     }
     if (this.#handle !== handle) return;
+    this.#afterStep(handle, rare);
+  }
+
+  /** Handles what a step left in the env's step buffers (and `rare`). */
+  #afterStep(handle: NativeSession, rare: NativeStepRare | undefined): void {
     // Copy the step's output out of the env's shared buffers before any
     // callback runs: a callback may step another session (or this one).
     const flags = STEP_META[0]!;
@@ -684,6 +718,42 @@ export class DtlsSession extends EventEmitter {
       }
     }
     this.#process(handle, flags, timeout, datagrams, messages, rare);
+  }
+
+  // One job per session: a datagram arriving during a thread-pool step waits
+  // for it (copied: the caller may reuse its buffer once receive() returns),
+  // as does a timer tick. Bounded: a handshake has a few datagrams in flight.
+  #enqueue(inbound: Uint8Array | Uint8Array[] | null, ops: number): void {
+    this.#queuedOps |= ops;
+    if (inbound === null) return;
+    const list = Array.isArray(inbound) ? inbound : [inbound];
+    for (const d of list) {
+      if (this.#queued.length >= MAX_QUEUED_DURING_JOB) this.#droppedLocally++;
+      else this.#queued.push(Buffer.from(d));
+    }
+  }
+
+  #jobDone(rare: NativeStepRare | undefined): void {
+    // Native calls back only while the handle lives (not after destroy()).
+    const handle = this.#handle;
+    if (handle !== null) {
+      // #job stays set meanwhile: a datagram that a listener feeds in now
+      // still waits behind the ones queued during the job.
+      this.#afterStep(handle, rare);
+    }
+    this.#job = false;
+    if (this.#handle === null) {
+      this.#queued = [];
+      return;
+    }
+    if (this.#queued.length === 0 && this.#queuedOps === 0) return;
+    const queued = this.#queued;
+    const ops = this.#queuedOps;
+    this.#queued = [];
+    this.#queuedOps = 0;
+    // Still handshaking: the next job; connected: synchronous steps.
+    if (queued.length > 0) this.#step(queued, null, ops);
+    else this.#step(null, null, ops);
   }
 
   #process(handle: NativeSession, flags: number, timeout: number, datagrams: Buffer[] | undefined, messages: Buffer[] | undefined, rare: NativeStepRare | undefined): void {
@@ -909,6 +979,8 @@ export class DtlsSession extends EventEmitter {
     if (this.#state === 'connected') this.#finalSession = handle.getSession();
     this.#handle = null;
     this.#retired = handle;
+    this.#queued = [];
+    this.#queuedOps = 0;
     this.#pending = undefined;
     this.#held = [];
     if (this.#stepping) this.#destroyAfterStep = handle;
@@ -916,8 +988,11 @@ export class DtlsSession extends EventEmitter {
     this.#state = state;
     this.#error = err;
     const waiters = this.#waiters.splice(0);
-    const rejection = err ?? new DtlsError('the DTLS session was closed before the handshake completed', { code: 'ERR_DTLS_CLOSED' });
-    for (const w of waiters) w.reject(rejection);
+    if (waiters.length > 0) {
+      // Built only when someone waits: an Error captures a stack trace.
+      const rejection = err ?? new DtlsError('the DTLS session was closed before the handshake completed', { code: 'ERR_DTLS_CLOSED' });
+      for (const w of waiters) w.reject(rejection);
+    }
     if (err !== undefined && (this.listenerCount('error') > 0 || waiters.length === 0)) this.emit('error', err);
     this.emit('close');
   }
