@@ -60,6 +60,8 @@ class SessionHandle : public Napi::ObjectWrap<SessionHandle> {
     uint16_t type;  // handshake type / alert code / state
     uint32_t len;   // message length / alert level
     uint32_t seq;   // handshake message_seq
+    uint32_t a;     // fragment: offset; message: 1 when resent; negotiated: EMS | ETM << 1 | resumed << 2
+    uint32_t b;     // fragment: length of the whole message
   };
 
   // JS methods
@@ -101,7 +103,9 @@ class SessionHandle : public Napi::ObjectWrap<SessionHandle> {
   bool SessionAcceptable(SSL_SESSION* sess) const;
   void ApplyResumptionPolicy();
   void ApplyVerifyMode();
-  void Record(uint8_t kind, uint8_t dir, uint16_t type, uint32_t len, uint32_t seq);
+  void Record(uint8_t kind, uint8_t dir, uint16_t type, uint32_t len, uint32_t seq, uint32_t a = 0, uint32_t b = 0);
+  // Flight recorder: the handshake fragments (and later-epoch records) a datagram carries.
+  void NoteRecords(const uint8_t* p, size_t n, uint8_t dir);
   Napi::Value BuildResult(Napi::Env env);
   void EnsureAlive(Napi::Env env) const;
 
@@ -161,6 +165,12 @@ class SessionHandle : public Napi::ObjectWrap<SessionHandle> {
   std::vector<TimelineEntry> timeline_;
   size_t timeline_next_ = 0;
   bool timeline_wrapped_ = false;
+  uint64_t timeline_total_ = 0;  // events ever recorded (timeline(since) counts from here)
+  // Records of a later epoch that arrived during the handshake since we last
+  // received a Finished: OpenSSL drops records it cannot decrypt without a
+  // word, so a handshake that stalls while these keep coming points to a
+  // key or transcript mismatch rather than to packet loss.
+  uint64_t undecrypted_records_ = 0;
   std::chrono::steady_clock::time_point created_;
 
   // stats

@@ -31,6 +31,8 @@ export interface NativeFailure {
   verifyMessage: string;
   lastSent: number;
   lastReceived: number;
+  /** records of a later epoch received during the handshake since the last Finished we received */
+  undecryptedRecords: number;
 }
 
 /**
@@ -68,9 +70,16 @@ export interface NativeStats {
   dropped: number;
   messagesIn: number;
   messagesOut: number;
+  /**
+   * Records of the peer's next epoch that arrived during the handshake and never yielded its Finished (OpenSSL
+   * drops records it cannot decrypt silently): non-zero in a stalled handshake means a key or transcript
+   * mismatch, not packet loss.
+   */
+  undecryptedRecords: number;
 }
 
-export type NativeTimelineRow = [at: number, kind: number, dir: number, type: number, len: number, seq: number];
+/** a, b: fragment offset and message length; message: a = 1 when resent; negotiated: a = EMS | ETM << 1 | resumed << 2 */
+export type NativeTimelineRow = [at: number, kind: number, dir: number, type: number, len: number, seq: number, a: number, b: number, index: number];
 
 export interface NativeFingerprint {
   algorithm: string;
@@ -122,7 +131,8 @@ export interface NativeSession {
   getSession(): Buffer | undefined;
   exportKeyingMaterial(length: number, label: string, context?: Uint8Array): Buffer;
   stats(): NativeStats;
-  timeline(): NativeTimelineRow[];
+  /** the recorder's events, or only those numbered `since` and later */
+  timeline(since?: number): NativeTimelineRow[];
 }
 
 export interface NativeBinding {

@@ -1,4 +1,5 @@
-import type { Explanation } from './explain';
+// explain.ts imports from this module too; explainWith is only called at run time, after both have loaded.
+import { explainWith, type Explanation } from './explain';
 
 /** One entry of OpenSSL's error queue, oldest first. */
 export interface OpenSSLErrorEntry {
@@ -113,7 +114,8 @@ export class DtlsError extends Error {
   alert?: DtlsAlert;
   library?: string;
   reason?: string;
-  explanation?: Explanation;
+  /** what the deciding entry means and what to check (every DtlsError has one) */
+  explanation: Explanation;
   verifyResult?: { code: number; message: string };
 
   constructor(message: string, options: DtlsErrorOptions = {}) {
@@ -127,8 +129,7 @@ export class DtlsError extends Error {
     }
     this.code = options.code ?? (last !== undefined ? nodeStyleCode(last) : 'ERR_DTLS_INTERNAL');
     if (options.alert !== undefined) this.alert = options.alert;
-    if (options.explanation !== undefined) this.explanation = options.explanation;
-    else if (options.alert !== undefined) this.explanation = options.alert.explanation;
+    this.explanation = options.explanation ?? options.alert?.explanation ?? explainWith(this.opensslErrors, { code: this.code });
   }
 }
 

@@ -31,6 +31,8 @@ export interface ContextOptions {
   alpnProtocols?: Array<string | Buffer>;
   /** RFC 7627 extended master secret (default true; false removes the extension) */
   extendedMasterSecret?: boolean;
+  /** append NSS key-log lines of every session on this context to this file (Wireshark decrypts captures with it) */
+  keylogFile?: string;
 }
 
 const VERSIONS: Record<DtlsVersion, number> = { DTLSv1: 0xfeff, 'DTLSv1.2': 0xfefd };
@@ -44,13 +46,16 @@ export class SecureContext {
   /** the verification policy sessions on this context inherit unless they set their own */
   readonly rejectUnauthorized: boolean;
   readonly requestCert: boolean;
+  /** where sessions on this context append their NSS key-log lines, if anywhere */
+  readonly keylogFile: string | undefined;
 
   /** @internal use createSecureContext() */
-  constructor(native: NativeContext, policy: { rejectUnauthorized: boolean; requestCert: boolean }) {
+  constructor(native: NativeContext, policy: { rejectUnauthorized: boolean; requestCert: boolean; keylogFile?: string }) {
     this.#native = native;
     this[kNative] = native;
     this.rejectUnauthorized = policy.rejectUnauthorized;
     this.requestCert = policy.requestCert;
+    this.keylogFile = policy.keylogFile;
   }
 
   /** How many sessions use this context and have not been closed or destroyed. */
@@ -142,10 +147,13 @@ export function nativeContextOptions(options: ContextOptions): NativeContextOpti
 
 /** Creates a context (an OpenSSL SSL_CTX) that many sessions can share. Throws DtlsError on OpenSSL failures. */
 export function createSecureContext(options: ContextOptions = {}): SecureContext {
-  const native = new binding.ContextHandle(nativeContextOptions(options));
+  const nativeOptions = nativeContextOptions(options);
+  if (options.keylogFile !== undefined) validateString(options.keylogFile, 'options.keylogFile');
+  const native = new binding.ContextHandle(nativeOptions);
   return new SecureContext(native, {
     rejectUnauthorized: options.rejectUnauthorized !== false,
     requestCert: options.requestCert === true,
+    ...(options.keylogFile !== undefined ? { keylogFile: options.keylogFile } : {}),
   });
 }
 

@@ -18,9 +18,19 @@ import {
   type NativeSessionOptions,
   type NativeStats,
   type NativeStepRare,
-  type NativeTimelineRow,
 } from './binding';
 import { parseFingerprint, type Fingerprint } from './certificate';
+import {
+  DEBUG_ENABLED,
+  debugEvents,
+  KeylogFile,
+  lastFlightBefore,
+  sessionLabel,
+  summarizeCertificate,
+  timelineEvent,
+  type PeerCertificateSummary,
+  type TimelineEvent,
+} from './diagnostics';
 import { DtlsError, invalidArgType, invalidArgValue, invalidState, outOfRange, type DtlsAlert } from './errors';
 import { explainWith } from './explain';
 import { createSecureContext, nativeContextOf, SecureContext, type ContextOptions } from './secure-context';
@@ -87,12 +97,7 @@ export interface SessionStats extends NativeStats {
   handshakeMs?: number;
 }
 
-export type TimelineEvent =
-  | { at: number; type: 'message'; direction: 'in' | 'out'; message: string; length: number; seq: number }
-  | { at: number; type: 'alert'; direction: 'sent' | 'received'; level: 'warning' | 'fatal'; description: string }
-  | { at: number; type: 'retransmit' }
-  | { at: number; type: 'timer' }
-  | { at: number; type: 'state'; state: SessionState };
+export type { PeerCertificateSummary, TimelineEvent } from './diagnostics';
 
 export interface DtlsSessionEvents {
   secureConnect: [info: HandshakeInfo];
@@ -171,6 +176,11 @@ export class DtlsSession extends EventEmitter {
   #droppedLocally = 0;
   #signal: AbortSignal | undefined;
   #onAbort: (() => void) | undefined;
+  #keylogFile: KeylogFile | undefined;
+  #peerCertificate: PeerCertificateSummary | undefined;
+  /** NODE_DEBUG=dtls: this session's name in the trace, and the next recorder event to print */
+  #debugLabel: string | undefined;
+  #debugNext = 0;
 
   constructor(options: SessionOptions) {
     super();
@@ -237,14 +247,21 @@ export class DtlsSession extends EventEmitter {
       this.#signal = signal;
     }
     this.#requestsCert = native.requestCert || native.fingerprints !== undefined;
+    const keylogFile = options.keylogFile ?? context.keylogFile;
+    if (keylogFile !== undefined) {
+      validateString(keylogFile, 'options.keylogFile');
+      this.#keylogFile = new KeylogFile(keylogFile);
+      native.keylog = true;
+    }
     this.#handle = new binding.SessionHandle(nativeContextOf(context), native);
+    if (DEBUG_ENABLED) this.#debugLabel = sessionLabel(this.#role);
 
-    // Keylog lines are produced only while someone listens.
+    // Keylog lines are produced only while someone listens (or a keylogFile takes them).
     this.on('newListener', (event: string | symbol) => {
       if (event === 'keylog' && this.#handle !== null) this.#handle.setKeylog(true);
     });
     this.on('removeListener', (event: string | symbol) => {
-      if (event === 'keylog' && this.listenerCount('keylog') === 0 && this.#handle !== null) this.#handle.setKeylog(false);
+      if (event === 'keylog' && this.listenerCount('keylog') === 0 && this.#keylogFile === undefined && this.#handle !== null) this.#handle.setKeylog(false);
     });
 
     if (this.#signal !== undefined) {
@@ -391,7 +408,7 @@ export class DtlsSession extends EventEmitter {
 
   /** The bounded flight recorder: handshake messages, retransmissions, alerts, state changes. */
   timeline(): TimelineEvent[] {
-    return (this.#handle ?? this.#retired!).timeline().map(timelineEvent);
+    return (this.#handle ?? this.#retired!).timeline().map((row) => timelineEvent(row, this.#info, this.#peerCertificate));
   }
 
   // ---- internals ------------------------------------------------------------
@@ -401,8 +418,11 @@ export class DtlsSession extends EventEmitter {
     this.#startedAt = performance.now();
     this.#handshakeTimer = setTimeout(() => {
       this.#handshakeTimer = null;
-      if (this.#state === 'connecting') {
-        this.#fail(new DtlsError(`the DTLS handshake did not complete within ${this.#handshakeTimeoutMs} ms`, { code: 'ERR_DTLS_HANDSHAKE_TIMEOUT' }));
+      if (this.#state === 'connecting' && this.#handle !== null) {
+        // No alert and nothing queued: what arrived meanwhile tells loss from a key mismatch.
+        const stats = this.#handle.stats();
+        const explanation = explainWith([], { timedOut: true, datagramsIn: stats.datagramsIn, undecryptedRecords: stats.undecryptedRecords, role: this.#role });
+        this.#fail(new DtlsError(`the DTLS handshake did not complete within ${this.#handshakeTimeoutMs} ms`, { code: 'ERR_DTLS_HANDSHAKE_TIMEOUT', explanation }));
       }
     }, this.#handshakeTimeoutMs);
   }
@@ -444,6 +464,15 @@ export class DtlsSession extends EventEmitter {
       }
     }
     this.#process(handle, flags, timeout, datagrams, messages, rare);
+    if (DEBUG_ENABLED) this.#debugFlush(handle);
+  }
+
+  /** NODE_DEBUG=dtls: prints the recorder events this session has not printed yet. */
+  #debugFlush(handle: NativeSession): void {
+    const rows = handle.timeline(this.#debugNext);
+    if (rows.length === 0) return;
+    this.#debugNext = rows[rows.length - 1]![8] + 1;
+    debugEvents(this.#debugLabel ?? this.#role, rows.map((row) => timelineEvent(row, this.#info, this.#peerCertificate)));
   }
 
   #process(handle: NativeSession, flags: number, timeout: number, datagrams: Buffer[] | undefined, messages: Buffer[] | undefined, rare: NativeStepRare | undefined): void {
@@ -464,7 +493,13 @@ export class DtlsSession extends EventEmitter {
 
     if (this.#state === 'connecting' && (flags & FLAG_FAILED) === 0) this.#armTimer(timeout);
 
-    if (rare?.keylog !== undefined) for (const line of rare.keylog) this.emit('keylog', Buffer.from(`${line}\n`, 'latin1'));
+    if (rare?.keylog !== undefined) {
+      for (const line of rare.keylog) {
+        const b = Buffer.from(`${line}\n`, 'latin1');
+        this.#keylogFile?.write(b);
+        this.emit('keylog', b);
+      }
+    }
     if ((flags & FLAG_CONNECTED) !== 0 && this.#state === 'connected' && this.#handle === handle) {
       // Settle handshake() first: a listener may close the session, and the
       // handshake did complete.
@@ -477,7 +512,7 @@ export class DtlsSession extends EventEmitter {
         this.emit('message', m);
       }
     }
-    const alerts = rare?.alerts !== undefined ? rare.alerts.map((a) => this.#alert(a)) : [];
+    const alerts = rare?.alerts !== undefined ? rare.alerts.map((a) => this.#alert(a, handle)) : [];
     for (const a of alerts) this.emit('alert', a);
 
     if (sendError !== undefined && this.#handle !== null) {
@@ -485,7 +520,7 @@ export class DtlsSession extends EventEmitter {
       return;
     }
     if (rare?.error !== undefined && this.#handle !== null) {
-      this.#fail(this.#failure(rare.error, flags, alerts));
+      this.#fail(this.#failure(rare.error, flags, alerts, handle));
       return;
     }
     if ((flags & FLAG_PEER_CLOSED) !== 0 && this.#handle !== null) {
@@ -507,12 +542,15 @@ export class DtlsSession extends EventEmitter {
       maxPayload: n.maxPayload,
       handshakeMs: this.#handshakeMs,
     };
-    if (n.peerCertificate !== undefined) this.#info.peerCertificate = new X509Certificate(n.peerCertificate);
+    if (n.peerCertificate !== undefined) {
+      this.#info.peerCertificate = new X509Certificate(n.peerCertificate);
+      this.#peerCertificate = summarizeCertificate(this.#info.peerCertificate);
+    }
     this.#state = 'connected';
     this.#clearTimers();
   }
 
-  #alert(a: NativeAlert): DtlsAlert {
+  #alert(a: NativeAlert, handle: NativeSession): DtlsAlert {
     const description = alertDescription(a.code);
     const opensslErrors = a.errors;
     const alert: DtlsAlert = {
@@ -540,11 +578,14 @@ export class DtlsSession extends EventEmitter {
       verifyResult: alert.verifyResult,
       lastMessageSent: alert.lastMessageSent,
       role: this.#role,
+      negotiated: alert.negotiated,
+      // The peer judged what we sent last: explain its alert from that flight.
+      ...(a.sent ? {} : { lastFlight: lastFlightBefore(handle.timeline(), a.code) }),
     });
     return alert;
   }
 
-  #failure(f: NativeFailure, flags: number, alerts: DtlsAlert[]): DtlsError {
+  #failure(f: NativeFailure, flags: number, alerts: DtlsAlert[], handle: NativeSession): DtlsError {
     const opensslErrors = f.errors;
     const fatal = alerts.find((a) => a.level === 'fatal');
     const verifyResult = f.verifyResult !== 0 ? { code: f.verifyResult, message: f.verifyMessage } : undefined;
@@ -570,7 +611,16 @@ export class DtlsSession extends EventEmitter {
       message = err.message;
     }
     if (this.#state === 'connected' && fatal === undefined && code !== 'ERR_DTLS_HANDSHAKE_TIMEOUT') message = message.replace('handshake ', '');
-    const explanation = fatal?.explanation ?? explainWith(opensslErrors, { verifyResult });
+    const explanation =
+      fatal?.explanation ??
+      explainWith(opensslErrors, {
+        verifyResult,
+        role: this.#role,
+        timedOut: (flags & FLAG_TIMED_OUT) !== 0,
+        undecryptedRecords: f.undecryptedRecords,
+        datagramsIn: handle.stats().datagramsIn,
+        sslError: f.sslError,
+      });
     const err = new DtlsError(message, { code, opensslErrors, explanation, ...(fatal !== undefined ? { alert: fatal } : {}) });
     if (verifyResult !== undefined) err.verifyResult = verifyResult;
     return err;
@@ -611,6 +661,7 @@ export class DtlsSession extends EventEmitter {
     this.#handle = null;
     this.#retired = handle;
     handle.destroy();
+    if (DEBUG_ENABLED) this.#debugFlush(handle);
     this.#state = state;
     this.#error = err;
     const waiters = this.#waiters.splice(0);
@@ -628,25 +679,6 @@ function parseFingerprints(fps: unknown, name: string) {
 
 function matchesAny(cert: X509Certificate, fps: Array<{ algorithm: string; digest: Buffer }>): boolean {
   return fps.some((f) => createHash(f.algorithm.toLowerCase()).update(cert.raw).digest().equals(f.digest));
-}
-
-const STATE_BY_CODE: Record<number, SessionState> = { 1: 'connecting', 2: 'connected', 3: 'failed', 4: 'closed' };
-
-function timelineEvent(row: NativeTimelineRow): TimelineEvent {
-  const [at, kind, dir, type, len, seq] = row;
-  switch (kind) {
-    case 0:
-    case 1:
-      return { at, type: 'message', direction: dir === 1 ? 'out' : 'in', message: messageName(type) ?? String(type), length: len, seq };
-    case 2:
-      return { at, type: 'alert', direction: dir === 1 ? 'sent' : 'received', level: len === 2 ? 'fatal' : 'warning', description: alertDescription(type) };
-    case 3:
-      return { at, type: 'retransmit' };
-    case 4:
-      return { at, type: 'state', state: STATE_BY_CODE[type] ?? 'new' };
-    default:
-      return { at, type: 'timer' };
-  }
 }
 
 // Typed events for DtlsSession.
