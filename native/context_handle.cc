@@ -21,6 +21,13 @@ constexpr const char* kDefaultCiphers =
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 
+// With a pre-shared key configured, PSK suites come first: ECDHE-PSK (forward
+// secrecy) then PSK-only AEAD suites. CCM_8 (CoAP's mandatory suite) only
+// when named, like every short-tag suite.
+constexpr const char* kPskCiphers =
+    "ECDHE-PSK-CHACHA20-POLY1305:PSK-AES128-GCM-SHA256:PSK-AES256-GCM-SHA384:"
+    "PSK-CHACHA20-POLY1305:PSK-AES128-CCM:PSK-AES256-CCM";
+
 constexpr const unsigned char kSessionIdContext[] = "openssl-dtls";
 
 // Bytes of a string or a Uint8Array option (TS has already validated types).
@@ -157,8 +164,10 @@ void ContextHandle::Configure(Napi::Env env, Napi::Object o) {
                           {});
     }
     if (SSL_CTX_set_cipher_list(ctx, kept.c_str()) != 1) ThrowDtlsError(env, "could not set the cipher list");
-  } else if (SSL_CTX_set_cipher_list(ctx, kDefaultCiphers) != 1) {
-    ThrowDtlsError(env, "could not set the default cipher list");
+  } else {
+    std::string defaults = kDefaultCiphers;
+    if (o.Get("psk").ToBoolean()) defaults = std::string(kPskCiphers) + ":" + defaults;
+    if (SSL_CTX_set_cipher_list(ctx, defaults.c_str()) != 1) ThrowDtlsError(env, "could not set the default cipher list");
   }
 
   std::string groups;

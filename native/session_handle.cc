@@ -115,6 +115,22 @@ SessionHandle::SessionHandle(const Napi::CallbackInfo& info)
   request_cert_ = o.Get("requestCert").ToBoolean();
   cookie_exchange_ = is_server_ && o.Get("cookieExchange").ToBoolean();
   if (o.Get("cookiePeer").IsString()) cookie_peer_ = o.Get("cookiePeer").As<Napi::String>().Utf8Value();
+  Napi::Value listen_cookie = o.Get("listenCookie");
+  if (is_server_ && IsUint8Array(listen_cookie)) {
+    Napi::Uint8Array u = listen_cookie.As<Napi::Uint8Array>();
+    listen_cookie_.assign(u.Data(), u.Data() + u.ByteLength());
+    listen_pending_ = !listen_cookie_.empty();
+  }
+  Napi::Value psk_key = o.Get("pskKey");
+  if (!is_server_ && o.Get("pskIdentity").IsString() && IsUint8Array(psk_key)) {
+    psk_client_ = true;
+    psk_identity_ = o.Get("pskIdentity").As<Napi::String>().Utf8Value();
+    Napi::Uint8Array u = psk_key.As<Napi::Uint8Array>();
+    psk_key_.assign(u.Data(), u.Data() + u.ByteLength());
+  }
+  if (is_server_ && o.Get("pskCallback").IsFunction()) {
+    psk_callback_ = Napi::Persistent(o.Get("pskCallback").As<Napi::Function>());
+  }
   long mtu = o.Get("mtu").IsNumber() ? o.Get("mtu").As<Napi::Number>().Int64Value() : 1200;
   bio_state_.mtu = mtu;
 
@@ -171,6 +187,14 @@ SessionHandle::SessionHandle(const Napi::CallbackInfo& info)
     ThrowDtlsError(env, "mtu " + std::to_string(mtu) + " is below the DTLS minimum");
   }
   if (cookie_exchange_) SSL_set_options(ssl, SSL_OP_COOKIE_EXCHANGE);
+  if (psk_client_) SSL_set_psk_client_callback(ssl, PskClientCallback);
+  if (!psk_callback_.IsEmpty()) {
+    SSL_set_psk_server_callback(ssl, PskServerCallback);
+    if (o.Get("pskIdentityHint").IsString()) {
+      std::string hint = o.Get("pskIdentityHint").As<Napi::String>().Utf8Value();
+      if (SSL_use_psk_identity_hint(ssl, hint.c_str()) != 1) ThrowDtlsError(env, "invalid pskIdentityHint");
+    }
+  }
   DTLS_set_timer_cb(ssl, TimerCallback);
   SSL_set_msg_callback(ssl, MsgCallback);
   SSL_set_info_callback(ssl, InfoCallback);
@@ -236,6 +260,8 @@ void SessionHandle::Destroy() {
     MarkPopErrorOnReturn mark;
     ssl_.reset();
   }
+  if (!psk_callback_.IsEmpty()) psk_callback_.Reset();
+  std::fill(psk_key_.begin(), psk_key_.end(), 0);
   if (registered_) {
     registered_ = false;
     ctx_->live_sessions--;
@@ -580,10 +606,49 @@ int SessionHandle::VerifyCookie(SSL* ssl, const unsigned char* cookie, unsigned 
   SessionHandle* s = From(ssl);
   if (s == nullptr) return 0;
   MarkPopErrorOnReturn mark;
+  if (!s->listen_cookie_.empty()) {
+    return len == s->listen_cookie_.size() && CRYPTO_memcmp(s->listen_cookie_.data(), cookie, len) == 0 ? 1 : 0;
+  }
   unsigned char expected[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
   if (!s->ComputeCookie(expected, &n)) return 0;
   return n == len && CRYPTO_memcmp(expected, cookie, n) == 0 ? 1 : 0;
+}
+
+unsigned int SessionHandle::PskClientCallback(SSL* ssl, const char* hint, char* identity,
+                                             unsigned int max_identity_len, unsigned char* psk,
+                                             unsigned int max_psk_len) {
+  SessionHandle* s = From(ssl);
+  if (s == nullptr || !s->psk_client_) return 0;
+  // The identity goes out NUL-terminated; the key is raw bytes.
+  if (s->psk_identity_.size() + 1 > max_identity_len || s->psk_key_.size() > max_psk_len) return 0;
+  std::memcpy(identity, s->psk_identity_.c_str(), s->psk_identity_.size() + 1);
+  std::memcpy(psk, s->psk_key_.data(), s->psk_key_.size());
+  return static_cast<unsigned int>(s->psk_key_.size());
+}
+
+// Runs the server's pskCallback (identity → key or null) in JS, inside the
+// step that is processing the ClientKeyExchange. Returning 0 makes OpenSSL
+// send unknown_psk_identity.
+unsigned int SessionHandle::PskServerCallback(SSL* ssl, const char* identity, unsigned char* psk,
+                                             unsigned int max_psk_len) {
+  SessionHandle* s = From(ssl);
+  if (s == nullptr || s->psk_callback_.IsEmpty() || identity == nullptr) return 0;
+  MarkPopErrorOnReturn mark;
+  Napi::Env env = s->Env();
+  Napi::HandleScope scope(env);
+  try {
+    Napi::Value r = s->psk_callback_.Call({Napi::String::New(env, identity)});
+    if (!IsUint8Array(r)) return 0;
+    Napi::Uint8Array u = r.As<Napi::Uint8Array>();
+    size_t n = u.ByteLength();
+    if (n == 0 || n > max_psk_len) return 0;
+    std::memcpy(psk, u.Data(), n);
+    return static_cast<unsigned int>(n);
+  } catch (const Napi::Error&) {
+    // The TS wrapper catches and reports what the user's callback threw.
+    return 0;
+  }
 }
 
 // ---- the step ---------------------------------------------------------------
@@ -671,6 +736,28 @@ bool SessionHandle::DriveHandshake() {
   return false;
 }
 
+// The first datagram of a server created by a stateless front end that has
+// verified the ClientHello's cookie: DTLSv1_listen checks it again (against
+// exactly that cookie), sets the sequence numbers the HelloVerifyRequest
+// exchange implies, and buffers the ClientHello for SSL_do_handshake.
+bool SessionHandle::Listen() {
+  listen_pending_ = false;
+  if (!started_) {
+    started_ = true;
+    Record(kTlState, 0, kStConnecting, 0, 0);
+  }
+  BIO_ADDR* client = BIO_ADDR_new();
+  ClearQueue();
+  int r = client != nullptr ? DTLSv1_listen(ssl_.get(), client) : -1;
+  BIO_ADDR_free(client);
+  if (r == 1) {
+    AfterCall();
+    return true;
+  }
+  Fail(SSL_ERROR_SSL, DrainErrors());
+  return false;
+}
+
 void SessionHandle::ReadAll() {
   SSL* ssl = ssl_.get();
   for (int i = 0; i < kMaxRecordsPerDatagram; i++) {
@@ -723,7 +810,8 @@ void SessionHandle::Feed(const uint8_t* data, size_t len) {
   bio_state_.in_pending = true;
   if (!connected_) NoteRecords(data, len, 0);
   bool ok = true;
-  if (!connected_) ok = DriveHandshake();
+  if (listen_pending_) ok = Listen();
+  if (ok && !connected_) ok = DriveHandshake();
   // Keep reading after the handshake: application data that followed the
   // peer's Finished, retransmitted flights (our final flight is resent when
   // the peer repeats its own), alerts and close_notify.

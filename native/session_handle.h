@@ -85,9 +85,13 @@ class SessionHandle : public Napi::ObjectWrap<SessionHandle> {
   static void KeylogCallback(const SSL* ssl, const char* line);
   static int GenerateCookie(SSL* ssl, unsigned char* cookie, unsigned int* len);
   static int VerifyCookie(SSL* ssl, const unsigned char* cookie, unsigned int len);
+  static unsigned int PskClientCallback(SSL* ssl, const char* hint, char* identity, unsigned int max_identity_len,
+                                        unsigned char* psk, unsigned int max_psk_len);
+  static unsigned int PskServerCallback(SSL* ssl, const char* identity, unsigned char* psk, unsigned int max_psk_len);
 
   // Step parts
   void Feed(const uint8_t* data, size_t len);
+  bool Listen();
   bool DriveHandshake();
   void ReadAll();
   void WritePlaintext(const uint8_t* data, size_t len);
@@ -147,6 +151,18 @@ class SessionHandle : public Napi::ObjectWrap<SessionHandle> {
 
   bool cookie_exchange_ = false;
   std::string cookie_peer_;
+  // A server whose first ClientHello carries a cookie the caller (a stateless
+  // front end) has verified: that datagram goes through DTLSv1_listen, which
+  // sets the handshake sequence numbers a HelloVerifyRequest exchange implies,
+  // and VerifyCookie accepts exactly this cookie.
+  bool listen_pending_ = false;
+  std::vector<uint8_t> listen_cookie_;
+
+  // PSK: a client's identity and key; a server's JS callback (identity → key)
+  bool psk_client_ = false;
+  std::string psk_identity_;
+  std::vector<uint8_t> psk_key_;
+  Napi::FunctionReference psk_callback_;
 
   // retransmission schedule (µs); index into it for the current flight
   std::vector<unsigned int> schedule_us_;

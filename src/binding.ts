@@ -99,6 +99,8 @@ export interface NativeContextOptions {
   maxVersion?: number;
   extendedMasterSecret?: boolean;
   alpn?: Buffer;
+  /** PSK suites first in the default cipher list */
+  psk?: boolean;
 }
 
 export interface NativeSessionOptions {
@@ -115,6 +117,14 @@ export interface NativeSessionOptions {
   servername?: string;
   session?: Buffer;
   keylog: boolean;
+  /** server: the first datagram is a ClientHello with this (already verified) cookie: run it through DTLSv1_listen */
+  listenCookie?: Buffer;
+  /** client PSK */
+  pskIdentity?: string;
+  pskKey?: Buffer;
+  /** server PSK: identity → key (never throws: the TS wrapper catches) */
+  pskCallback?: (identity: string) => Buffer | null;
+  pskIdentityHint?: string;
 }
 
 export interface NativeContext {

@@ -28,6 +28,8 @@ export type DtlsErrorCode =
   | 'ERR_DTLS_ABORTED'
   | 'ERR_DTLS_INTERNAL'
   | 'ERR_DTLS_SEND_FAILED'
+  | 'ERR_DTLS_SOCKET'
+  | 'ERR_DTLS_LOOKUP'
   | (string & {});
 
 export interface DtlsAlert {

@@ -6,9 +6,13 @@ import { DtlsError } from './errors';
 binding.setErrorFactory((message, errors) => new DtlsError(message, { opensslErrors: errors }));
 
 export { createSecureContext, SecureContext } from './secure-context';
-export type { ContextOptions, DtlsVersion } from './secure-context';
+export type { ContextOptions, DtlsVersion, PskOptions } from './secure-context';
 export { DtlsSession } from './session';
 export type { CipherInfo, DtlsRole, DtlsSessionEvents, HandshakeInfo, SessionOptions, SessionState, SessionStats, TimelineEvent } from './session';
+export { connect, DtlsSocket } from './socket';
+export type { ConnectOptions, DtlsSocketEvents } from './socket';
+export { createServer, DtlsServer } from './server';
+export type { DtlsServerEvents, RemoteInfo, ServerOptions, ServerStats } from './server';
 export { DtlsError } from './errors';
 export type { DtlsAlert, DtlsErrorCode, OpenSSLErrorEntry } from './errors';
 export { explain } from './explain';

@@ -2,7 +2,7 @@ import * as tls from 'node:tls';
 
 import { binding, type NativeContext, type NativeContextOptions } from './binding';
 import { invalidArgType, invalidArgValue, outOfRange } from './errors';
-import { validateBoolean, validateObject, validateOneOf, validateString, validateStringOrBytes } from './validate';
+import { validateBoolean, validateFunction, validateObject, validateOneOf, validateString, validateStringOrBytes } from './validate';
 
 export type DtlsVersion = 'DTLSv1' | 'DTLSv1.2';
 
@@ -33,10 +33,57 @@ export interface ContextOptions {
   extendedMasterSecret?: boolean;
   /** append NSS key-log lines of every session on this context to this file (Wireshark decrypts captures with it) */
   keylogFile?: string;
+  /** client: pre-shared key (RFC 4279); PSK suites are then offered first */
+  psk?: PskOptions;
+  /** server: the key for a client's PSK identity, or null to refuse it (unknown_psk_identity); synchronous */
+  pskCallback?: (identity: string) => Buffer | Uint8Array | null | undefined;
+  /** server: the identity hint sent in ServerKeyExchange */
+  pskIdentityHint?: string;
+}
+
+export interface PskOptions {
+  /** sent in the clear; 1..256 bytes as UTF-8 */
+  identity: string;
+  /** the shared secret, 1..512 bytes */
+  key: Buffer | Uint8Array;
+}
+
+/** @internal PSK settings as sessions take them (from their own options, else from the context). */
+export interface PskConfig {
+  psk?: { identity: string; key: Buffer };
+  pskCallback?: (identity: string) => Buffer | Uint8Array | null | undefined;
+  pskIdentityHint?: string;
+}
+
+/** @internal validates the PSK options of a context or session */
+export function pskConfig(options: ContextOptions): PskConfig {
+  const out: PskConfig = {};
+  if (options.psk !== undefined) {
+    validateObject(options.psk, 'options.psk');
+    validateString(options.psk.identity, 'options.psk.identity');
+    const idLen = Buffer.byteLength(options.psk.identity, 'utf8');
+    if (idLen < 1 || idLen > 256) throw outOfRange('options.psk.identity.length', '>= 1 && <= 256 bytes', idLen);
+    if (options.psk.identity.includes('\0')) throw invalidArgValue('options.psk.identity', options.psk.identity, 'must not contain NUL');
+    if (!(options.psk.key instanceof Uint8Array)) throw invalidArgType('options.psk.key', 'an instance of Buffer or Uint8Array', options.psk.key);
+    const k = options.psk.key;
+    if (k.byteLength < 1 || k.byteLength > 512) throw outOfRange('options.psk.key.length', '>= 1 && <= 512', k.byteLength);
+    out.psk = { identity: options.psk.identity, key: Buffer.from(k) };
+  }
+  if (options.pskCallback !== undefined) {
+    validateFunction(options.pskCallback, 'options.pskCallback');
+    out.pskCallback = options.pskCallback;
+  }
+  if (options.pskIdentityHint !== undefined) {
+    validateString(options.pskIdentityHint, 'options.pskIdentityHint');
+    if (Buffer.byteLength(options.pskIdentityHint, 'utf8') > 256) throw outOfRange('options.pskIdentityHint.length', '<= 256 bytes', options.pskIdentityHint.length);
+    out.pskIdentityHint = options.pskIdentityHint;
+  }
+  return out;
 }
 
 const VERSIONS: Record<DtlsVersion, number> = { DTLSv1: 0xfeff, 'DTLSv1.2': 0xfefd };
 const kNative = Symbol('openssl-dtls.native');
+const kPsk = Symbol('openssl-dtls.psk');
 
 /** A configured OpenSSL SSL_CTX, shared by any number of sessions. */
 export class SecureContext {
@@ -48,11 +95,14 @@ export class SecureContext {
   readonly requestCert: boolean;
   /** where sessions on this context append their NSS key-log lines, if anywhere */
   readonly keylogFile: string | undefined;
+  /** @internal */
+  readonly [kPsk]: PskConfig;
 
   /** @internal use createSecureContext() */
-  constructor(native: NativeContext, policy: { rejectUnauthorized: boolean; requestCert: boolean; keylogFile?: string }) {
+  constructor(native: NativeContext, policy: { rejectUnauthorized: boolean; requestCert: boolean; keylogFile?: string }, psk: PskConfig = {}) {
     this.#native = native;
     this[kNative] = native;
+    this[kPsk] = psk;
     this.rejectUnauthorized = policy.rejectUnauthorized;
     this.requestCert = policy.requestCert;
     this.keylogFile = policy.keylogFile;
@@ -71,6 +121,11 @@ export class SecureContext {
 
 export function nativeContextOf(ctx: SecureContext): NativeContext {
   return ctx[kNative];
+}
+
+/** @internal the PSK settings a context was created with */
+export function pskOf(ctx: SecureContext): PskConfig {
+  return ctx[kPsk];
 }
 
 function encodeAlpn(list: unknown): Buffer {
@@ -142,6 +197,7 @@ export function nativeContextOptions(options: ContextOptions): NativeContextOpti
     o.extendedMasterSecret = options.extendedMasterSecret;
   }
   if (options.alpnProtocols !== undefined) o.alpn = encodeAlpn(options.alpnProtocols);
+  if (options.psk !== undefined || options.pskCallback !== undefined) o.psk = true;
   return o;
 }
 
@@ -149,11 +205,12 @@ export function nativeContextOptions(options: ContextOptions): NativeContextOpti
 export function createSecureContext(options: ContextOptions = {}): SecureContext {
   const nativeOptions = nativeContextOptions(options);
   if (options.keylogFile !== undefined) validateString(options.keylogFile, 'options.keylogFile');
+  const psk = pskConfig(options);
   const native = new binding.ContextHandle(nativeOptions);
   return new SecureContext(native, {
     rejectUnauthorized: options.rejectUnauthorized !== false,
     requestCert: options.requestCert === true,
     ...(options.keylogFile !== undefined ? { keylogFile: options.keylogFile } : {}),
-  });
+  }, psk);
 }
 

@@ -33,7 +33,7 @@ import {
 } from './diagnostics';
 import { DtlsError, invalidArgType, invalidArgValue, invalidState, outOfRange, type DtlsAlert } from './errors';
 import { explainWith } from './explain';
-import { createSecureContext, nativeContextOf, SecureContext, type ContextOptions } from './secure-context';
+import { createSecureContext, nativeContextOf, pskConfig, pskOf, SecureContext, type ContextOptions, type PskConfig } from './secure-context';
 import {
   isBytes,
   toBuffer,
@@ -106,6 +106,16 @@ export interface DtlsSessionEvents {
   error: [err: DtlsError];
   close: [];
   keylog: [line: Buffer];
+}
+
+/** @internal the socket layer's hooks into a session (not part of the public API) */
+export const kListenCookie = Symbol('openssl-dtls.listenCookie');
+export const kStart = Symbol('openssl-dtls.start');
+
+/** @internal */
+export interface InternalSessionOptions extends SessionOptions {
+  /** server: the first datagram is a ClientHello whose cookie a stateless front end verified */
+  [kListenCookie]?: Buffer;
 }
 
 // The env's shared step output (see NativeStepRare): read right after each step.
@@ -181,6 +191,11 @@ export class DtlsSession extends EventEmitter {
   /** NODE_DEBUG=dtls: this session's name in the trace, and the next recorder event to print */
   #debugLabel: string | undefined;
   #debugNext = 0;
+  /** inside handle.step(): the native session must not be freed until it returns */
+  #stepping = false;
+  #destroyAfterStep: NativeSession | undefined;
+  /** what the user's pskCallback threw or returned wrongly (held apart from `this`: the native side keeps the callback alive) */
+  readonly #pskProblem: { error?: unknown } = {};
 
   constructor(options: SessionOptions) {
     super();
@@ -246,6 +261,10 @@ export class DtlsSession extends EventEmitter {
       }
       this.#signal = signal;
     }
+    const listenCookie = (options as InternalSessionOptions)[kListenCookie];
+    if (listenCookie !== undefined && options.role === 'server') native.listenCookie = listenCookie;
+    const ownPsk = options.psk !== undefined || options.pskCallback !== undefined || options.pskIdentityHint !== undefined;
+    this.#applyPsk(native, ownPsk ? pskConfig(options) : pskOf(context));
     this.#requestsCert = native.requestCert || native.fingerprints !== undefined;
     const keylogFile = options.keylogFile ?? context.keylogFile;
     if (keylogFile !== undefined) {
@@ -295,12 +314,17 @@ export class DtlsSession extends EventEmitter {
     if (this.#state === 'failed') return Promise.reject(this.#error ?? new DtlsError('the DTLS session failed', { code: 'ERR_DTLS_INTERNAL' }));
     if (this.#state === 'closed') return Promise.reject(new DtlsError('the DTLS session is closed', { code: 'ERR_DTLS_CLOSED' }));
     const p = new Promise<HandshakeInfo>((resolve, reject) => this.#waiters.push({ resolve, reject }));
+    this[kStart]();
+    return p;
+  }
+
+  /** @internal starts a client (or arms a server's deadline) without waiting: failures then go to 'error' */
+  [kStart](): void {
     // An already-aborted signal fails the session on the next tick: send nothing meanwhile.
     if (this.#state === 'new' && this.#signal?.aborted !== true) {
       this.#enterConnecting();
       if (this.#role === 'client') this.#step(null, null, OP_START);
     }
-    return p;
   }
 
   /** Feeds datagrams that arrived from the peer (one Buffer per datagram). */
@@ -431,10 +455,49 @@ export class DtlsSession extends EventEmitter {
     this.#fail(new DtlsError('the DTLS session was aborted', { code: 'ERR_DTLS_ABORTED', cause: this.#signal?.reason }));
   }
 
+  #applyPsk(native: NativeSessionOptions, psk: PskConfig): void {
+    if (this.#role === 'client' && psk.psk !== undefined) {
+      native.pskIdentity = psk.psk.identity;
+      native.pskKey = psk.psk.key;
+    }
+    const cb = psk.pskCallback;
+    if (this.#role === 'server' && cb !== undefined) {
+      const problem = this.#pskProblem;
+      native.pskCallback = (identity: string): Buffer | null => {
+        try {
+          const key = cb(identity);
+          if (key === null || key === undefined) return null;
+          if (!(key instanceof Uint8Array) || key.byteLength < 1 || key.byteLength > 512) {
+            problem.error = invalidArgType('pskCallback()', 'to return a Buffer of 1..512 bytes, null or undefined', key);
+            return null;
+          }
+          return toBuffer(key);
+        } catch (e) {
+          problem.error = e;
+          return null;
+        }
+      };
+      if (psk.pskIdentityHint !== undefined) native.pskIdentityHint = psk.pskIdentityHint;
+    }
+  }
+
   #step(inbound: Uint8Array | Uint8Array[] | null, outbound: Uint8Array | null, ops: number): void {
     const handle = this.#handle;
     if (handle === null) return;
-    const rare = handle.step(inbound, outbound, ops);
+    let rare: NativeStepRare | undefined;
+    this.#stepping = true;
+    try {
+      rare = handle.step(inbound, outbound, ops);
+    } finally {
+      this.#stepping = false;
+      // Closed from inside the step (a pskCallback): free the SSL now that OpenSSL has returned.
+      const late = this.#destroyAfterStep;
+      if (late !== undefined) {
+        this.#destroyAfterStep = undefined;
+        late.destroy();
+      }
+    }
+    if (this.#handle !== handle) return;
     // Copy the step's output out of the env's shared buffers before any
     // callback runs: a callback may step another session (or this one).
     const flags = STEP_META[0]!;
@@ -621,7 +684,11 @@ export class DtlsSession extends EventEmitter {
         datagramsIn: handle.stats().datagramsIn,
         sslError: f.sslError,
       });
-    const err = new DtlsError(message, { code, opensslErrors, explanation, ...(fatal !== undefined ? { alert: fatal } : {}) });
+    const pskError = this.#pskProblem.error;
+    if (pskError !== undefined) message += ` (pskCallback: ${(pskError as Error)?.message ?? String(pskError)})`;
+    const err = new DtlsError(message, {
+      code, opensslErrors, explanation, ...(fatal !== undefined ? { alert: fatal } : {}), ...(pskError !== undefined ? { cause: pskError } : {}),
+    });
     if (verifyResult !== undefined) err.verifyResult = verifyResult;
     return err;
   }
@@ -660,7 +727,8 @@ export class DtlsSession extends EventEmitter {
     if (this.#state === 'connected') this.#finalSession = handle.getSession();
     this.#handle = null;
     this.#retired = handle;
-    handle.destroy();
+    if (this.#stepping) this.#destroyAfterStep = handle;
+    else handle.destroy();
     if (DEBUG_ENABLED) this.#debugFlush(handle);
     this.#state = state;
     this.#error = err;
