@@ -37,6 +37,7 @@ export interface ExplainContext {
   description?: string;
   verifyResult?: { code: number; message: string };
   lastMessageSent?: string;
+  lastMessageReceived?: string;
   role?: 'client' | 'server';
   /** handshake messages of the flight we sent last (received alerts) */
   lastFlight?: readonly string[];
@@ -773,7 +774,7 @@ function peerView(description: string, ctx: ExplainContext): PeerView | undefine
         ],
         checks: ['sign and verify a test message with the server key', 'compare timeline() of both sides'],
       };
-    case 'handshake_failure':
+    case 'handshake_failure': {
       if (we === 'server' && hasAny(flight, 'Certificate')) {
         return {
           inferredPath: 'tls_post_process_server_certificate',
@@ -793,13 +794,22 @@ function peerView(description: string, ctx: ExplainContext): PeerView | undefine
           checks: ['give the client cert and key', "compare our certificate's fingerprint with what the server expects"],
         };
       }
+      if (we === 'client' && ctx.lastMessageReceived === 'HelloVerifyRequest') {
+        return {
+          summary: "The server refused the ClientHello that answered its HelloVerifyRequest: its cookie, or no common suite (handshake_failure)",
+          meaning: 'The server asked for a cookie, we sent our ClientHello again with it, and the server gave up: it did not accept the cookie, or it found nothing acceptable in the hello. The wire does not say which.',
+          likelyCauses: ['our address changed between the two ClientHellos (NAT rebinding), or something rewrote the cookie', 'the server rotated its cookie secret in between', 'no common cipher suite, group or signature algorithm'],
+          checks: ["look at the server's logs (a cookie mismatch names tls_early_post_process_client_hello)", 'compare cipher, group and sigalg settings'],
+        };
+      }
       return {
         inferredPath: we === 'client' ? 'tls_post_process_client_hello' : undefined,
         summary: `The peer refused our ${flight[0] ?? 'hello'} (handshake_failure)`,
         meaning: `The ${peer} found nothing acceptable in our hello, or rejected it; the wire does not say why.`,
-        likelyCauses: ['no common cipher suite, group or signature algorithm', 'a cookie the server did not accept (address change between the two ClientHellos)', 'extended master secret use changed for a resumed session'],
+        likelyCauses: ['no common cipher suite, group or signature algorithm', 'extended master secret use changed for a resumed session'],
         checks: [`look at the ${peer}'s logs`, 'compare cipher, group and sigalg settings with context.getCiphers()'],
       };
+    }
     case 'illegal_parameter': {
       // Which message the peer objected to is not on the wire: name the candidates in our flight.
       const candidates = flight.filter((m) => ['ServerHello', 'Certificate', 'ServerKeyExchange', 'ClientHello', 'ClientKeyExchange', 'CertificateVerify'].includes(m));
@@ -1046,6 +1056,7 @@ export function explain(
       description: s.description,
       verifyResult: s.verifyResult,
       lastMessageSent: s.lastMessageSent,
+      lastMessageReceived: s.lastMessageReceived,
       role: s.role,
       negotiated: s.negotiated,
     });

@@ -640,6 +640,7 @@ export class DtlsSession extends EventEmitter {
       description,
       verifyResult: alert.verifyResult,
       lastMessageSent: alert.lastMessageSent,
+      lastMessageReceived: alert.lastMessageReceived,
       role: this.#role,
       negotiated: alert.negotiated,
       // The peer judged what we sent last: explain its alert from that flight.

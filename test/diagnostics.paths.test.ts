@@ -293,6 +293,7 @@ const CASES: PathCase[] = [
       rules: [{ direction: 'c->s', message: H.ClientHello, messageSeq: 1, mutate: flipCookieByte }],
     }),
     sender: 'server', description: 'handshake_failure', code: 40, function: 'tls_early_post_process_client_hello', reason: 'cookie mismatch', file: 'ssl/statem/statem_srvr.c',
+    receiverSays: /HelloVerifyRequest: its cookie/,
   },
   {
     id: 'inconsistent extms',
