@@ -130,6 +130,8 @@ export interface NativeSessionOptions {
 export interface NativeContext {
   ciphers(): string[];
   liveSessions(): number;
+  /** signs `nonce` with the context's in-memory private key and verifies it with its certificate */
+  checkKey(nonce: Uint8Array): { ok: boolean; detail: string; keyType?: string; errors: NativeErrorEntry[] };
 }
 
 export interface NativeSession {

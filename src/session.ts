@@ -33,7 +33,8 @@ import {
 } from './diagnostics';
 import { DtlsError, invalidArgType, invalidArgValue, invalidState, outOfRange, type DtlsAlert } from './errors';
 import { explainWith } from './explain';
-import { createSecureContext, nativeContextOf, pskConfig, pskOf, SecureContext, type ContextOptions, type PskConfig } from './secure-context';
+import { implicatesOurKey, type KeyHealthReport } from './keyhealth';
+import { createSecureContext, keyHealthOf, nativeContextOf, pskConfig, pskOf, SecureContext, type ContextOptions, type PskConfig } from './secure-context';
 import {
   isBytes,
   toBuffer,
@@ -106,6 +107,8 @@ export interface DtlsSessionEvents {
   error: [err: DtlsError];
   close: [];
   keylog: [line: Buffer];
+  /** the key self-test ran after repeated failures that implicate our private key (see ContextOptions.keyHealth) */
+  keyhealth: [report: KeyHealthReport];
 }
 
 /** @internal the socket layer's hooks into a session (not part of the public API) */
@@ -187,6 +190,7 @@ export class DtlsSession extends EventEmitter {
   #signal: AbortSignal | undefined;
   #onAbort: (() => void) | undefined;
   #keylogFile: KeylogFile | undefined;
+  #context: SecureContext;
   #peerCertificate: PeerCertificateSummary | undefined;
   /** NODE_DEBUG=dtls: this session's name in the trace, and the next recorder event to print */
   #debugLabel: string | undefined;
@@ -272,6 +276,7 @@ export class DtlsSession extends EventEmitter {
       this.#keylogFile = new KeylogFile(keylogFile);
       native.keylog = true;
     }
+    this.#context = context;
     this.#handle = new binding.SessionHandle(nativeContextOf(context), native);
     if (DEBUG_ENABLED) this.#debugLabel = sessionLabel(this.#role);
 
@@ -577,6 +582,12 @@ export class DtlsSession extends EventEmitter {
     }
     const alerts = rare?.alerts !== undefined ? rare.alerts.map((a) => this.#alert(a, handle)) : [];
     for (const a of alerts) this.emit('alert', a);
+    // A failure that points at our own private key counts towards the context's key self-test.
+    for (const a of alerts) {
+      const why = implicatesOurKey(a);
+      const report = why !== undefined ? keyHealthOf(this.#context)?.note(why) : undefined;
+      if (report !== undefined) this.emit('keyhealth', report);
+    }
 
     if (sendError !== undefined && this.#handle !== null) {
       this.#fail(new DtlsError(`the send callback threw: ${(sendError as Error)?.message ?? String(sendError)}`, { code: 'ERR_DTLS_SEND_FAILED', cause: sendError }));

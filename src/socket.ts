@@ -109,6 +109,7 @@ export interface DtlsSocketEvents {
   error: [err: DtlsError];
   close: [];
   keylog: [line: Buffer];
+  keyhealth: [report: import('./keyhealth').KeyHealthReport];
 }
 
 /**

@@ -20,6 +20,9 @@ export interface MitmRunOptions {
   rules?: MitmRule[];
   /** both sides' handshakeTimeout (default 10 s); the whole run is bounded by it plus 2 s */
   handshakeTimeout?: number;
+  /** called with each session before the handshake starts (to add listeners) */
+  onClient?: (session: DtlsSession) => void;
+  onServer?: (session: DtlsSession) => void;
 }
 
 export interface SideResult {
@@ -77,6 +80,8 @@ export async function runThroughMitm(opts: MitmRunOptions = {}): Promise<{ clien
   server.on('alert', (a) => seen.server.alerts.push(a));
   client.on('error', (e) => seen.client.errors.push(e));
   server.on('error', (e) => seen.server.errors.push(e));
+  opts.onClient?.(client);
+  opts.onServer?.(server);
   try {
     const [c, s] = await Promise.allSettled([
       withTimeout(client.handshake(), limit + 2000, 'client handshake'),
