@@ -475,7 +475,7 @@ void SessionHandle::MsgCallback(int write_p, int version, int content_type, cons
     if (!write_p && !s->connected_ && len >= 13 && (p[3] != 0 || p[4] != 0)) s->undecrypted_records_++;
     return;
   }
-  if (content_type == SSL3_RT_HANDSHAKE && len >= 1) {
+  if (content_type == SSL3_RT_HANDSHAKE && len >= 1 && !s->in_listen_) {
     int type = p[0];
     uint32_t seq = len >= 6 ? (static_cast<uint32_t>(p[4]) << 8 | p[5]) : 0;
     uint32_t body = len >= 4 ? (static_cast<uint32_t>(p[1]) << 16 | static_cast<uint32_t>(p[2]) << 8 | p[3]) : 0;
@@ -748,7 +748,11 @@ bool SessionHandle::Listen() {
   }
   BIO_ADDR* client = BIO_ADDR_new();
   ClearQueue();
+  // DTLSv1_listen reports the ClientHello to the message callback, and so
+  // does SSL_do_handshake when it processes it: record it once.
+  in_listen_ = true;
   int r = client != nullptr ? DTLSv1_listen(ssl_.get(), client) : -1;
+  in_listen_ = false;
   BIO_ADDR_free(client);
   if (r == 1) {
     AfterCall();

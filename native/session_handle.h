@@ -187,6 +187,7 @@ class SessionHandle : public Napi::ObjectWrap<SessionHandle> {
   // word, so a handshake that stalls while these keep coming points to a
   // key or transcript mismatch rather than to packet loss.
   uint64_t undecrypted_records_ = 0;
+  bool in_listen_ = false;  // inside DTLSv1_listen (see Listen)
   std::chrono::steady_clock::time_point created_;
 
   // stats

@@ -5,6 +5,7 @@
 import { classifyingEntry } from '../errors';
 import { opensslVersion } from '../index';
 import { describeEntry, explanationLines, line, lowerLevel, style, type Style } from './format';
+import { connectCommand, PROBE_USAGE, serveCommand, UsageError } from './probe';
 import { builtinScenarios, runSelftest, type ScenarioReport } from './selftest';
 
 function printScenario(r: ScenarioReport, s: Style, width: number, verbose: boolean): void {
@@ -77,6 +78,7 @@ commands:
       alert, who sent it, the OpenSSL function / reason / file:line that raised it and what
       that means. --json prints the report (schema "dtls-probe/selftest@1", see the README).
       Exit 0 only when every scenario raised the expected path.
+${PROBE_USAGE}
   version
       the OpenSSL and Node versions in use`;
 
@@ -85,6 +87,15 @@ async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case 'selftest':
       return selftest(rest);
+    case 'connect':
+    case 'serve':
+      try {
+        return await (cmd === 'connect' ? connectCommand(rest) : serveCommand(rest));
+      } catch (e) {
+        if (!(e instanceof UsageError)) throw e;
+        console.error(`dtls-probe ${cmd}: ${e.message}\n\n${USAGE}`);
+        return 2;
+      }
     case 'version':
       console.log(`${opensslVersion} (node ${process.version})`);
       return 0;
