@@ -127,6 +127,11 @@ void ContextHandle::Configure(Napi::Env env, Napi::Object o) {
     SSL_CTX_set_options(ctx, SSL_OP_NO_EXTENDED_MASTER_SECRET);
   }
   SSL_CTX_set_session_id_context(ctx, kSessionIdContext, sizeof(kSessionIdContext) - 1);
+  // No internal session cache (as node:tls): with tickets OpenSSL caches
+  // nothing anyway, but whenever tickets are off it would keep up to 20,480
+  // sessions per context, a server's memory growing with every client ever
+  // seen. Resumption works through session tickets, which cost no memory.
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL);
 
   // Versions (numbers: DTLS1_VERSION / DTLS1_2_VERSION; 0 = library default).
   int min_version = o.Get("minVersion").IsNumber() ? o.Get("minVersion").As<Napi::Number>().Int32Value() : DTLS1_2_VERSION;
@@ -273,6 +278,13 @@ void ContextHandle::Configure(Napi::Env env, Napi::Object o) {
       ThrowDtlsError(env, "invalid ALPN protocol list");
     }
     SSL_CTX_set_alpn_select_cb(ctx, AlpnSelect, state_.get());
+  }
+
+  // DTLS-SRTP (RFC 5764): OpenSSL profile names, our preference order (a
+  // server picks by its own order). Note: 0 means success here.
+  std::string srtp_profiles;
+  if (OptionBytes(o, "srtpProfiles", &srtp_profiles) && SSL_CTX_set_tlsext_use_srtp(ctx, srtp_profiles.c_str()) != 0) {
+    ThrowDtlsError(env, "unsupported SRTP profiles '" + srtp_profiles + "'");
   }
 
   SessionHandle::InstallContextCallbacks(ctx);

@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/x509v3.h>
 
@@ -48,7 +49,12 @@ enum TimelineState : uint16_t { kStConnecting = 1, kStConnected = 2, kStFailed =
 
 // Cheap framing check before OpenSSL sees a datagram: a sequence of whole
 // DTLS records (13-byte header, content type 20..25, major version 0xFE).
-bool PlausibleDtls(const uint8_t* p, size_t n) {
+// Protected records (epoch > 0) shorter than `min_protected` are refused too:
+// OpenSSL 3.0 fails the whole session (internal_error from tls1_enc, where
+// EVP_CTRL_AEAD_TLS1_AAD rejects the length) on an AEAD record shorter than
+// its explicit nonce plus tag, so one spoofed 14-byte datagram would end an
+// established session. No peer sends such a record.
+bool PlausibleDtls(const uint8_t* p, size_t n, size_t min_protected) {
   if (n < 13) return false;
   size_t off = 0;
   while (off < n) {
@@ -57,10 +63,46 @@ bool PlausibleDtls(const uint8_t* p, size_t n) {
     if (type < 20 || type > 25) return false;
     if (p[off + 1] != 0xFE) return false;
     size_t len = (static_cast<size_t>(p[off + 11]) << 8) | p[off + 12];
+    bool protected_record = p[off + 3] != 0 || p[off + 4] != 0;
+    if (protected_record && len < min_protected) return false;
     off += 13 + len;
     if (off > n) return false;
   }
   return true;
+}
+
+// The shortest record the suite can produce or accept: explicit nonce plus
+// tag for AEAD suites (GCM and CCM: 8 + 16, CCM_8: 8 + 8, ChaCha20-Poly1305:
+// 0 + 16); for CBC suites IV + MAC + padding byte in whole blocks. Before a
+// suite is known, 24 (no peer sends a protected record before then).
+size_t MinProtectedRecord(const SSL* ssl) {
+  constexpr size_t kUnknown = 24;
+  const SSL_CIPHER* c = SSL_get_current_cipher(ssl);
+  if (c == nullptr) c = SSL_get_pending_cipher(ssl);
+  if (c == nullptr) return kUnknown;
+  if (SSL_CIPHER_is_aead(c) != 1) {
+    // CBC (MAC-then-encrypt): explicit IV, then MAC and at least the padding
+    // length byte in whole blocks; shorter is a fatal decode_error in
+    // dtls1_process_record ("length too short").
+    const EVP_CIPHER* cipher = EVP_get_cipherbynid(SSL_CIPHER_get_cipher_nid(c));
+    const EVP_MD* md = EVP_get_digestbynid(SSL_CIPHER_get_digest_nid(c));
+    if (cipher == nullptr || md == nullptr) return 0;
+    size_t bs = static_cast<size_t>(EVP_CIPHER_get_block_size(cipher));
+    size_t mac = static_cast<size_t>(EVP_MD_get_size(md));
+    if (bs <= 1) return mac;
+    return bs + (mac + 1 + bs - 1) / bs * bs;
+  }
+  switch (SSL_CIPHER_get_cipher_nid(c)) {
+    case NID_chacha20_poly1305:
+      return 16;
+    case NID_aes_128_ccm:
+    case NID_aes_256_ccm: {
+      const char* name = SSL_CIPHER_get_name(c);
+      return std::strstr(name, "CCM8") != nullptr ? 16 : 24;
+    }
+    default:
+      return 24;
+  }
 }
 
 bool IsUint8Array(Napi::Value v) {
@@ -798,7 +840,7 @@ void SessionHandle::ReadAll() {
 }
 
 void SessionHandle::Feed(const uint8_t* data, size_t len) {
-  if (failed_ || closed_ || !ssl_ || !PlausibleDtls(data, len)) {
+  if (failed_ || closed_ || !ssl_ || !PlausibleDtls(data, len, MinProtectedRecord(ssl_.get()))) {
     dropped_++;
     return;
   }
@@ -1128,6 +1170,9 @@ Napi::Value SessionHandle::Info(const Napi::CallbackInfo& info) {
   o.Set("verifyResult", Napi::Number::New(env, static_cast<double>(vr)));
   o.Set("verifyMessage", Napi::String::New(env, X509_verify_cert_error_string(vr)));
   o.Set("maxPayload", Napi::Number::New(env, connected_ ? static_cast<double>(DTLS_get_data_mtu(ssl)) : 0));
+  // DTLS-SRTP: the profile both sides agreed on (RFC 5764 use_srtp), if any.
+  const SRTP_PROTECTION_PROFILE* srtp = SSL_get_selected_srtp_profile(ssl);
+  if (srtp != nullptr && srtp->name != nullptr) o.Set("srtpProfile", Napi::String::New(env, srtp->name));
   return o;
 }
 

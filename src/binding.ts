@@ -59,16 +59,26 @@ export interface NativeSessionInfo {
   verifyResult: number;
   verifyMessage: string;
   maxPayload: number;
+  /** the DTLS-SRTP profile agreed on (OpenSSL name), if any */
+  srtpProfile?: string;
 }
 
 export interface NativeStats {
+  /** datagrams handed to receive() and processed */
   datagramsIn: number;
+  /** datagrams passed to the send callback */
   datagramsOut: number;
+  /** bytes of datagramsIn */
   bytesIn: number;
+  /** bytes of datagramsOut */
   bytesOut: number;
+  /** flights resent after a retransmission timeout */
   retransmits: number;
+  /** datagrams discarded: not plausible DTLS, arriving after close, or records OpenSSL rejected */
   dropped: number;
+  /** application messages received */
   messagesIn: number;
+  /** application messages sent */
   messagesOut: number;
   /**
    * Records of the peer's next epoch that arrived during the handshake and never yielded its Finished (OpenSSL
@@ -101,6 +111,8 @@ export interface NativeContextOptions {
   alpn?: Buffer;
   /** PSK suites first in the default cipher list */
   psk?: boolean;
+  /** OpenSSL's colon-separated SRTP profile list */
+  srtpProfiles?: string;
 }
 
 export interface NativeSessionOptions {
@@ -175,18 +187,26 @@ export const FLAG_PEER_CLOSED = 8;
 export const FLAG_TIMED_OUT = 16;
 export const FLAG_FINGERPRINT = 32;
 
+/**
+ * Refuses runtimes whose crypto is not OpenSSL 3 before the addon is loaded: the addon resolves every
+ * OpenSSL symbol from the running binary, so anywhere else it would fail on a missing symbol or worse.
+ * Electron ships BoringSSL, and recent releases report no process.versions.openssl at all.
+ */
 function checkRuntime(): void {
-  const v = process.versions.openssl;
+  const versions = process.versions as Record<string, string | undefined>;
+  const v = versions.openssl;
   const major = v === undefined ? NaN : Number.parseInt(v, 10);
-  if (!(major >= 3)) {
-    const which = (process.versions as Record<string, string | undefined>).boringssl !== undefined
-      ? 'BoringSSL (Electron)'
-      : v === undefined ? 'no OpenSSL' : `OpenSSL ${v}`;
-    throw new Error(
-      `openssl-dtls needs a Node.js runtime built with OpenSSL 3.0 or later; this one has ${which}. ` +
-        'The addon resolves its OpenSSL symbols from the running node binary.',
-    );
-  }
+  let which: string | undefined;
+  if (versions.electron !== undefined) which = `Electron ${versions.electron}, whose crypto is BoringSSL`;
+  else if (versions.boringssl !== undefined) which = 'BoringSSL';
+  else if (!(major >= 3)) which = v === undefined ? 'no OpenSSL' : `OpenSSL ${v}`;
+  if (which === undefined) return;
+  const err = new Error(
+    `openssl-dtls needs a Node.js runtime built with OpenSSL 3.0 or later; this one has ${which}. ` +
+      'The addon resolves its OpenSSL symbols from the running node binary: run it in a Node.js process.',
+  ) as Error & { code: string };
+  err.code = 'ERR_DTLS_UNSUPPORTED_RUNTIME';
+  throw err;
 }
 
 function load(): NativeBinding {

@@ -7,66 +7,137 @@ import type { X509Certificate } from 'node:crypto';
 
 import { alertDescription, messageName } from './alerts';
 import type { NativeTimelineRow } from './binding';
+import type { SessionState } from './session';
 
-export type TimelineState = 'new' | 'connecting' | 'connected' | 'closed' | 'failed';
 
+/** The peer certificate as the 'negotiated' timeline event describes it. */
 export interface PeerCertificateSummary {
+  /** e.g. 'CN=example.test' (RDNs joined by ', ') */
   subject: string;
+  /** the issuer's name, as subject */
   issuer: string;
-  /** ISO 8601 */
+  /** notBefore, ISO 8601 */
   validFrom: string;
+  /** notAfter, ISO 8601 */
   validTo: string;
-  /** judged when the handshake completed */
+  /** notAfter had passed when the handshake completed */
   expired: boolean;
+  /** notBefore had not come yet when the handshake completed */
   notYetValid: boolean;
+  /** 'AB:CD:…' */
   fingerprint256: string;
 }
 
+/**
+ * One entry of a session's flight recorder ({@link DtlsSession.timeline}); `at` is in ms since the session
+ * was created. The recorder keeps the latest 256 entries.
+ */
 export type TimelineEvent =
   | {
+      /** ms since the session was created */
       at: number;
+      /** a handshake message (or ChangeCipherSpec) went by, whole (as the message callback reports it) */
       type: 'message';
+      /** 'out': we sent it; 'in': we received it */
       direction: 'in' | 'out';
+      /** e.g. 'ClientHello', 'HelloVerifyRequest', 'ChangeCipherSpec', 'Finished' */
       message: string;
+      /** the message body's length in bytes */
       length: number;
+      /** the DTLS handshake message_seq (0 for ChangeCipherSpec) */
       seq: number;
-      /** a message we sent again (a retransmitted flight) */
+      /** set when we sent this message again (a retransmitted flight) */
       retransmission?: true;
     }
   | {
-      /** one fragment of a plaintext handshake message in a datagram (outgoing ones are recorded as the step hands them over) */
+      /** ms since the session was created (outgoing fragments are noted when the step hands its datagrams over) */
       at: number;
+      /** one fragment of a plaintext handshake message in a datagram, during the handshake */
       type: 'fragment';
+      /** 'out': in a datagram we sent; 'in': in one we received */
       direction: 'in' | 'out';
+      /** the message type, e.g. 'Certificate' */
       message: string;
+      /** its message_seq */
       seq: number;
+      /** fragment_offset */
       offset: number;
+      /** fragment_length */
       length: number;
-      /** the length of the whole message, as the fragment header gives it */
+      /** the length of the whole message, as this fragment's header gives it */
       messageLength: number;
     }
   | {
-      /** a record of a later epoch that arrived during the handshake (encrypted: what it holds is unknown until decrypted) */
+      /** ms since the session was created */
       at: number;
+      /** a record of a later epoch arrived during the handshake (encrypted: its content is unknown until decrypted) */
       type: 'record';
+      /** always 'in': records we send are not listed this way */
       direction: 'in';
+      /** 'handshake', 'alert', 'application_data', … */
       contentType: string;
+      /** the record's epoch (1 in DTLS 1.2 once the peer switched to encryption) */
       epoch: number;
+      /** the record body's length in bytes */
       length: number;
     }
-  | { at: number; type: 'alert'; direction: 'sent' | 'received'; level: 'warning' | 'fatal'; description: string }
-  | { at: number; type: 'retransmit' }
-  | { at: number; type: 'timer' }
-  | { at: number; type: 'state'; state: TimelineState }
   | {
+      /** ms since the session was created */
       at: number;
+      /** an alert went by */
+      type: 'alert';
+      /** 'sent' by us or 'received' from the peer */
+      direction: 'sent' | 'received';
+      /** a fatal alert ends the session */
+      level: 'warning' | 'fatal';
+      /** the RFC name, e.g. 'handshake_failure' */
+      description: string;
+    }
+  | {
+      /** ms since the session was created */
+      at: number;
+      /** a flight was resent after a retransmission timeout */
+      type: 'retransmit';
+    }
+  | {
+      /** ms since the session was created */
+      at: number;
+      /** the retransmission timer fired */
+      type: 'timer';
+    }
+  | {
+      /** ms since the session was created */
+      at: number;
+      /** the session changed state */
+      type: 'state';
+      /** the state entered */
+      state: SessionState;
+    }
+  | {
+      /** ms since the session was created */
+      at: number;
+      /** the handshake completed: what was agreed (right before the state change to 'connected') */
       type: 'negotiated';
+      /** e.g. 'DTLSv1.2' */
       protocol: string;
+      /** OpenSSL name of the suite */
       cipher: string;
+      /** RFC 7627 */
       extendedMasterSecret: boolean;
+      /** RFC 7366 (CBC suites) */
       encryptThenMac: boolean;
+      /** an abbreviated handshake resumed a session */
       resumed: boolean;
-      verifyResult: { code: number; message: string };
+      /** the DTLS-SRTP profile agreed, if any (OpenSSL name) */
+      srtpProfile?: string;
+      /** SSL_get_verify_result, whether or not it was enforced */
+      verifyResult: {
+        /** X509_V_* number (0: ok) */
+        code: number;
+        /** OpenSSL's text for it */
+        message: string;
+      };
+      /** the peer certificate, when the peer sent one */
       peerCertificate?: PeerCertificateSummary;
     };
 
@@ -76,6 +147,7 @@ export interface NegotiatedInfo {
   cipher: { name: string; standardName: string };
   verifyResult: { code: number; message: string };
   peerCertificate?: X509Certificate;
+  srtpKeys?: { profile: string };
 }
 
 // Row kinds (native/session_handle.cc TimelineKind).
@@ -88,7 +160,7 @@ const KIND_FRAGMENT = 6;
 const KIND_NEGOTIATED = 7;
 const KIND_RECORD = 8;
 
-const STATE_BY_CODE: Record<number, TimelineState> = { 1: 'connecting', 2: 'connected', 3: 'failed', 4: 'closed' };
+const STATE_BY_CODE: Record<number, SessionState> = { 1: 'connecting', 2: 'connected', 3: 'failed', 4: 'closed' };
 const CONTENT_TYPES: Record<number, string> = { 20: 'change_cipher_spec', 21: 'alert', 22: 'handshake', 23: 'application_data' };
 
 /** Date.parse of X509Certificate.validFrom/validTo ('Jan  1 00:00:00 2020 GMT'). */
@@ -141,6 +213,7 @@ export function timelineEvent(row: NativeTimelineRow, info: NegotiatedInfo | und
         resumed: (a & 4) !== 0,
         verifyResult: info?.verifyResult ?? { code: 0, message: 'ok' },
       };
+      if (info?.srtpKeys !== undefined) e.srtpProfile = info.srtpKeys.profile;
       if (certificate !== undefined) e.peerCertificate = certificate;
       return e;
     }
@@ -197,7 +270,7 @@ export function describeEvent(e: TimelineEvent): string {
     case 'negotiated': {
       const c = e.peerCertificate;
       const cert = c !== undefined ? `, peer ${c.subject} valid ${c.validFrom} .. ${c.validTo}${c.expired ? ' (EXPIRED)' : c.notYetValid ? ' (NOT YET VALID)' : ''}` : '';
-      return `negotiated ${e.protocol} ${e.cipher}, EMS ${e.extendedMasterSecret ? 'on' : 'off'}, ETM ${e.encryptThenMac ? 'on' : 'off'}${e.resumed ? ', resumed' : ''}, verify ${e.verifyResult.code} ${e.verifyResult.message}${cert}`;
+      return `negotiated ${e.protocol} ${e.cipher}, EMS ${e.extendedMasterSecret ? 'on' : 'off'}, ETM ${e.encryptThenMac ? 'on' : 'off'}${e.resumed ? ', resumed' : ''}${e.srtpProfile !== undefined ? `, SRTP ${e.srtpProfile}` : ''}, verify ${e.verifyResult.code} ${e.verifyResult.message}${cert}`;
     }
   }
 }

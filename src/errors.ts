@@ -9,15 +9,23 @@ export interface OpenSSLErrorEntry {
   library: string;
   /** e.g. "no shared cipher" */
   reason: string;
+  /** the reason number (ERR_GET_REASON of `code`), e.g. 193 for "no shared cipher" */
   reasonCode: number;
   /** the C function that raised it, e.g. "tls_post_process_client_hello" */
   function: string;
   /** source file as compiled into this OpenSSL (match by suffix: prefixes differ between builds) */
   file: string;
+  /** line in `file` */
   line: number;
+  /** text OpenSSL attached to the entry (ERR_add_error_data), e.g. a system call, a name or a value */
   data?: string;
 }
 
+/**
+ * {@link DtlsError.code}: this library's `ERR_DTLS_*` codes (README "Error codes"), or, for an OpenSSL
+ * failure outside a handshake, Node's spelling of the deciding entry (`ERR_SSL_*`, `ERR_OSSL_*`, e.g.
+ * `ERR_SSL_NO_CIPHER_MATCH`, `ERR_OSSL_PEM_NO_START_LINE`).
+ */
 export type DtlsErrorCode =
   | 'ERR_DTLS_ALERT_SENT'
   | 'ERR_DTLS_ALERT_RECEIVED'
@@ -30,19 +38,36 @@ export type DtlsErrorCode =
   | 'ERR_DTLS_SEND_FAILED'
   | 'ERR_DTLS_SOCKET'
   | 'ERR_DTLS_LOOKUP'
+  | 'ERR_DTLS_SRTP_NOT_NEGOTIATED'
   | (string & {});
 
+/**
+ * A DTLS alert that went by, sent or received, with OpenSSL's account of it: emitted as `'alert'` for every
+ * alert and attached to the {@link DtlsError} a fatal one causes.
+ */
 export interface DtlsAlert {
+  /** `'sent'`: our OpenSSL found the problem; `'received'`: the peer found a problem with our last flight */
   direction: 'sent' | 'received';
+  /** a fatal alert ends the session */
   level: 'warning' | 'fatal';
+  /** the alert number (RFC 5246 §7.2), e.g. 40 for handshake_failure */
   code: number;
   /** RFC name with underscores: 'decrypt_error', 'handshake_failure', 'close_notify' */
   description: string;
+  /** OpenSSL's error queue for this alert, oldest first (for a received alert: what OpenSSL queued on receipt) */
   opensslErrors: OpenSSLErrorEntry[];
-  verifyResult?: { code: number; message: string };
-  /** the last handshake message we sent / received before the alert */
+  /** the certificate verification result, for certificate alerts */
+  verifyResult?: {
+    /** X509_V_* number, e.g. 18 (self-signed certificate), 50 (application verification: a fingerprint mismatch) */
+    code: number;
+    /** OpenSSL's text for it */
+    message: string;
+  };
+  /** the last handshake message we sent before the alert, e.g. 'ClientHello' */
   lastMessageSent?: string;
+  /** the last handshake message we received before the alert */
   lastMessageReceived?: string;
+  /** our role in the session */
   role: 'client' | 'server';
   /** how far negotiation had got when the alert went by */
   negotiated: {
@@ -57,6 +82,7 @@ export interface DtlsAlert {
     /** whether the server asked for a client certificate (a CertificateRequest went by) */
     clientCertificateRequested: boolean;
   };
+  /** what the OpenSSL path that raised it means and what to check (see {@link explain}) */
   explanation: Explanation;
 }
 
@@ -102,24 +128,50 @@ export function classifyingEntry(entries: readonly OpenSSLErrorEntry[]): OpenSSL
   return entries[entries.length - 1];
 }
 
+/** What a {@link DtlsError} is made from. */
 export interface DtlsErrorOptions {
+  /** default: Node's spelling of the deciding OpenSSL entry, else 'ERR_DTLS_INTERNAL' */
   code?: DtlsErrorCode;
+  /** the drained error queue, oldest first; `library` and `reason` come from its deciding entry */
   opensslErrors?: OpenSSLErrorEntry[];
+  /** the alert that caused the failure */
   alert?: DtlsAlert;
+  /** default: the alert's explanation */
   explanation?: Explanation;
+  /** the underlying error, as `Error.cause` */
   cause?: unknown;
 }
 
+/**
+ * Every failure of a session, a context or a socket: a stable `code` plus OpenSSL's drained error queue.
+ * Errors thrown from native code are instances too. Match on `code`, `library` and `reason`, not on
+ * messages (they vary across OpenSSL releases).
+ */
 export class DtlsError extends Error {
+  /** e.g. 'ERR_DTLS_ALERT_RECEIVED', 'ERR_SSL_NO_CIPHER_MATCH' (see {@link DtlsErrorCode}) */
   code: DtlsErrorCode;
+  /** OpenSSL's error queue, oldest first; empty when OpenSSL queued nothing */
   opensslErrors: OpenSSLErrorEntry[];
+  /** the alert sent or received, when one was involved */
   alert?: DtlsAlert;
+  /** the library of the deciding entry (the last "SSL routines" entry, else the last one), e.g. 'SSL routines' */
   library?: string;
+  /** the reason of the deciding entry, e.g. 'no shared cipher' */
   reason?: string;
   /** what the deciding entry means and what to check (every DtlsError has one) */
   explanation: Explanation;
-  verifyResult?: { code: number; message: string };
+  /** the certificate verification result, when a certificate check failed */
+  verifyResult?: {
+    /** X509_V_* number */
+    code: number;
+    /** OpenSSL's text for it */
+    message: string;
+  };
 
+  /**
+   * @param message - the error message
+   * @param options - code, error queue, alert, explanation, cause
+   */
   constructor(message: string, options: DtlsErrorOptions = {}) {
     super(message, options.cause !== undefined ? { cause: options.cause } : undefined);
     this.name = 'DtlsError';

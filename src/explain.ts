@@ -8,12 +8,17 @@
 // names the function and reason — never a guess.
 import { classifyingEntry, shortSourcePath, type DtlsAlert, type OpenSSLErrorEntry } from './errors';
 
+/** What an OpenSSL error path means, for a person reading a failure: see {@link explain}. */
 export interface Explanation {
   /** the OpenSSL function that raised the deciding entry, e.g. 'tls_process_finished' ('unknown' without one) */
   path: string;
+  /** one line, e.g. 'No cipher suite is acceptable to both sides' */
   summary: string;
+  /** what OpenSSL was doing when it gave up */
   meaning: string;
+  /** the usual reasons for this path, most likely first */
   likelyCauses: string[];
+  /** what to look at next */
   checks: string[];
   /**
    * A path that left no entry on our queue but that the evidence points to: for an alert we received, the

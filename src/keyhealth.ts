@@ -11,6 +11,7 @@ import type { NativeContext } from './binding';
 import { invalidArgType, outOfRange, type DtlsAlert, type OpenSSLErrorEntry } from './errors';
 import { validateInteger, validateObject } from './validate';
 
+/** When the key self-test runs (ContextOptions.keyHealth). */
 export interface KeyHealthOptions {
   /** failures that implicate our key within `windowMs` before the self-test runs (default 3) */
   failures?: number;
@@ -18,17 +19,21 @@ export interface KeyHealthOptions {
   windowMs?: number;
 }
 
+/** The result of a key self-test: the 'keyhealth' event and SecureContext.checkKey(). */
 export interface KeyHealthReport {
   /** the signature made with the in-memory private key verified with the certificate's public key */
   ok: boolean;
+  /** what was found, in words */
   detail: string;
   /** OpenSSL's name of the key type, e.g. 'RSA', 'EC', 'ED25519' */
   keyType: string;
   /** failures that implicated the key within the window, this one included */
   failures: number;
+  /** the window the failures were counted in (ms) */
   windowMs: number;
   /** what the last of them was, e.g. 'the peer rejected our ServerKeyExchange signature (decrypt_error)' */
   trigger: string;
+  /** what OpenSSL queued during the self-test (lower-level detail of a failed signature or verification) */
   opensslErrors: OpenSSLErrorEntry[];
 }
 

@@ -3,15 +3,22 @@ import * as tls from 'node:tls';
 import { binding, type NativeContext, type NativeContextOptions } from './binding';
 import { KeyHealthMonitor, validateKeyHealth, type KeyHealthOptions, type KeyHealthReport } from './keyhealth';
 import { invalidArgType, invalidArgValue, outOfRange } from './errors';
+import { encodeSrtpProfiles, type SrtpProfile } from './srtp';
 import { validateBoolean, validateFunction, validateObject, validateOneOf, validateString, validateStringOrBytes } from './validate';
 
+/** A DTLS protocol version. OpenSSL 3 has no DTLS 1.3. */
 export type DtlsVersion = 'DTLSv1' | 'DTLSv1.2';
 
+/**
+ * How a {@link SecureContext} is configured: identity, trust, suites and versions, ALPN, PSK. Sessions,
+ * servers and `connect()` take the same options (or a ready `context`).
+ */
 export interface ContextOptions {
   /** PEM certificate, optionally followed by its chain (leaf first) */
   cert?: string | Buffer;
   /** PEM private key matching cert (checked when the context is created) */
   key?: string | Buffer;
+  /** decrypts an encrypted `key` (OpenSSL never prompts) */
   passphrase?: string;
   /** trusted CA certificates (PEM); default: Node's bundled roots (tls.rootCertificates) */
   ca?: string | Buffer | Array<string | Buffer>;
@@ -23,6 +30,7 @@ export interface ContextOptions {
   sigalgs?: string;
   /** default 'DTLSv1.2' */
   minVersion?: DtlsVersion;
+  /** default: the highest this OpenSSL offers (DTLS 1.2) */
   maxVersion?: DtlsVersion;
   /** servers: ask the client for a certificate (default false) */
   requestCert?: boolean;
@@ -39,6 +47,8 @@ export interface ContextOptions {
    * sign and verify a nonce with it and emit 'keyhealth' (default { failures: 3, windowMs: 60000 }; false: off)
    */
   keyHealth?: KeyHealthOptions | false;
+  /** DTLS-SRTP (RFC 5764) profiles, OpenSSL names, in preference order; sessions then require one (see requireSrtp) */
+  srtpProfiles?: readonly SrtpProfile[];
   /** client: pre-shared key (RFC 4279); PSK suites are then offered first */
   psk?: PskOptions;
   /** server: the key for a client's PSK identity, or null to refuse it (unknown_psk_identity); synchronous */
@@ -47,6 +57,7 @@ export interface ContextOptions {
   pskIdentityHint?: string;
 }
 
+/** A client's pre-shared key (RFC 4279): the identity it presents and the key. */
 export interface PskOptions {
   /** sent in the clear; 1..256 bytes as UTF-8 */
   identity: string;
@@ -104,6 +115,7 @@ export class SecureContext {
   readonly [kNative]: NativeContext;
   /** the verification policy sessions on this context inherit unless they set their own */
   readonly rejectUnauthorized: boolean;
+  /** whether servers on this context ask clients for a certificate */
   readonly requestCert: boolean;
   /** where sessions on this context append their NSS key-log lines, if anywhere */
   readonly keylogFile: string | undefined;
@@ -111,15 +123,18 @@ export class SecureContext {
   [kKeyHealth]: KeyHealthMonitor | undefined;
   /** @internal */
   readonly [kPsk]: PskConfig;
+  /** the DTLS-SRTP profiles offered or accepted, in preference order (empty: no use_srtp) */
+  readonly srtpProfiles: readonly SrtpProfile[];
 
   /** @internal use createSecureContext() */
-  constructor(native: NativeContext, policy: { rejectUnauthorized: boolean; requestCert: boolean; keylogFile?: string }, psk: PskConfig = {}) {
+  constructor(native: NativeContext, policy: { rejectUnauthorized: boolean; requestCert: boolean; keylogFile?: string; srtpProfiles?: readonly SrtpProfile[] }, psk: PskConfig = {}) {
     this.#native = native;
     this[kNative] = native;
     this[kPsk] = psk;
     this.rejectUnauthorized = policy.rejectUnauthorized;
     this.requestCert = policy.requestCert;
     this.keylogFile = policy.keylogFile;
+    this.srtpProfiles = Object.freeze([...(policy.srtpProfiles ?? [])]);
   }
 
   /**
@@ -220,10 +235,17 @@ export function nativeContextOptions(options: ContextOptions): NativeContextOpti
   }
   if (options.alpnProtocols !== undefined) o.alpn = encodeAlpn(options.alpnProtocols);
   if (options.psk !== undefined || options.pskCallback !== undefined) o.psk = true;
+  if (options.srtpProfiles !== undefined) o.srtpProfiles = encodeSrtpProfiles(options.srtpProfiles, 'options.srtpProfiles');
   return o;
 }
 
-/** Creates a context (an OpenSSL SSL_CTX) that many sessions can share. Throws DtlsError on OpenSSL failures. */
+/**
+ * Creates a context (an OpenSSL SSL_CTX) that many sessions can share.
+ *
+ * @throws DtlsError when OpenSSL refuses the configuration (e.g. a key that does not match the certificate:
+ *   `ERR_OSSL_X509_KEY_VALUES_MISMATCH`), with OpenSSL's error queue
+ * @throws TypeError / RangeError for options of the wrong type or range, before OpenSSL sees them
+ */
 export function createSecureContext(options: ContextOptions = {}): SecureContext {
   const nativeOptions = nativeContextOptions(options);
   if (options.keylogFile !== undefined) validateString(options.keylogFile, 'options.keylogFile');
@@ -234,6 +256,7 @@ export function createSecureContext(options: ContextOptions = {}): SecureContext
     rejectUnauthorized: options.rejectUnauthorized !== false,
     requestCert: options.requestCert === true,
     ...(options.keylogFile !== undefined ? { keylogFile: options.keylogFile } : {}),
+    ...(options.srtpProfiles !== undefined ? { srtpProfiles: options.srtpProfiles } : {}),
   }, psk);
   ctx[kKeyHealth] = keyHealth !== false && nativeOptions.key !== undefined ? new KeyHealthMonitor(native, keyHealth) : undefined;
   return ctx;

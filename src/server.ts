@@ -10,6 +10,7 @@ import { DatagramLink, DtlsSocket, SendCounter } from './socket';
 import { CookieJar, firstRecordEpoch, helloVerifyRequest, parseClientHelloStart, plaintextAlert, type ClientHelloStart } from './stateless';
 import { validateBoolean, validateFunction, validateInteger, validateObject, validateOneOf } from './validate';
 
+/** Options of {@link createServer}: the context options plus the server's socket, cookies and limits. */
 export interface ServerOptions extends ContextOptions {
   /** a shared context; the context options above are then ignored */
   context?: SecureContext;
@@ -37,26 +38,37 @@ export interface ServerOptions extends ContextOptions {
   ipv6Only?: boolean;
   /** serve on this dgram socket (it is not closed by server.close()); non-DTLS datagrams on it are ignored */
   socket?: dgram.Socket;
+  /** every client certificate must match one of these (a client certificate is then required) */
   remoteFingerprints?: SessionOptions['remoteFingerprints'];
+  /** the retransmission schedule of each session, as in {@link SessionOptions.retransmitTimeout} */
   retransmitTimeout?: SessionOptions['retransmitTimeout'];
 }
 
+/** A peer's address, as a server saw it. */
 export interface RemoteInfo {
+  /** the peer's IP address */
   address: string;
+  /** the peer's UDP port */
   port: number;
+  /** the address family */
   family: 'IPv4' | 'IPv6';
 }
 
+/** A server's counters, from {@link DtlsServer.getStats}. */
 export interface ServerStats {
-  /** datagrams and bytes on the socket, both ways */
+  /** datagrams received on the socket */
   datagramsIn: number;
+  /** bytes of datagramsIn */
   bytesIn: number;
+  /** datagrams sent on the socket */
   datagramsOut: number;
+  /** bytes of datagramsOut */
   bytesOut: number;
   /** datagrams no session wanted: not a ClientHello from an unknown peer, or garbage a session discarded */
   dropped: number;
   /** non-DTLS datagrams on an adopted socket (e.g. STUN), left to their owner */
   ignored: number;
+  /** HelloVerifyRequests sent (stateless cookie challenges) */
   helloVerifyRequests: number;
   /** ClientHellos with a cookie that did not verify (answered with a fresh HelloVerifyRequest) */
   badCookies: number;
@@ -64,25 +76,38 @@ export interface ServerStats {
   refused: number;
   /** ClientHellos ignored because maxHandshakes sessions were handshaking */
   handshakesShed: number;
+  /** handshakes completed */
   handshakes: number;
+  /** handshakes that failed (alerts, timeouts) */
   handshakeFailures: number;
   /** connected sessions closed by idleTimeout */
   idleClosed: number;
   /** sessions replaced by a new handshake from the same address and port (a restarted peer) */
   replaced: number;
+  /** datagrams the socket failed to send */
   sendErrors: number;
-  /** current counts */
+  /** peers with a session now (connected or handshaking) */
   connections: number;
+  /** sessions handshaking now */
   handshaking: number;
 }
 
+/** The events of a {@link DtlsServer} and their arguments. */
 export interface DtlsServerEvents {
+  /** the socket is bound and the server serves */
   listening: [];
+  /** a peer completed its handshake: its socket */
   secureConnection: [socket: DtlsSocket];
+  /**
+   * a peer's handshake failed, or a connected peer's socket failed with no 'error' listener of its own;
+   * never an unhandled 'error' for a peer's failure
+   */
   tlsClientError: [err: DtlsError, remote: RemoteInfo];
   /** the key self-test ran after repeated handshake failures that implicate the server key (ContextOptions.keyHealth) */
   keyhealth: [report: KeyHealthReport, remote: RemoteInfo];
+  /** the server closed */
   close: [];
+  /** the UDP socket failed */
   error: [err: Error];
 }
 
@@ -127,6 +152,12 @@ export class DtlsServer extends EventEmitter {
   };
   readonly #onMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => this.#datagram(msg, rinfo);
 
+  /**
+   * Same as {@link createServer}.
+   *
+   * @param options - see {@link ServerOptions}
+   * @param onConnection - added as a 'secureConnection' listener
+   */
   constructor(options: ServerOptions = {}, onConnection?: (socket: DtlsSocket) => void) {
     super();
     validateObject(options as unknown, 'options');
@@ -181,7 +212,13 @@ export class DtlsServer extends EventEmitter {
     if (onConnection !== undefined) this.on('secureConnection', onConnection);
   }
 
-  /** Binds the UDP socket (an adopted socket already bound just starts serving). */
+  /**
+   * Binds the UDP socket (an adopted socket already bound just starts serving).
+   *
+   * @param port - default 0 (any free port)
+   * @param host - the local address, or the callback
+   * @param callback - added as a 'listening' listener
+   */
   listen(port?: number, host?: string | (() => void), callback?: () => void): this {
     if (typeof host === 'function') {
       callback = host;
@@ -209,10 +246,12 @@ export class DtlsServer extends EventEmitter {
     return this;
   }
 
+  /** The bound local address and port. */
   address(): AddressInfo {
     return this.#udp.address();
   }
 
+  /** Whether the server is bound and serving. */
   get listening(): boolean {
     return this.#listening;
   }
@@ -222,6 +261,7 @@ export class DtlsServer extends EventEmitter {
     return this.#connections;
   }
 
+  /** Socket, cookie, limit and handshake counters. */
   getStats(): ServerStats {
     let sessionDropped = 0;
     for (const byPort of this.#peers.values()) {
@@ -511,8 +551,12 @@ export function createServer(options?: ServerOptions, onConnection?: (socket: Dt
 
 // Typed events.
 export interface DtlsServer {
+  /** Adds a listener for one of the {@link DtlsServerEvents}. */
   on<K extends keyof DtlsServerEvents>(event: K, listener: (...args: DtlsServerEvents[K]) => void): this;
+  /** Adds a one-time listener for one of the {@link DtlsServerEvents}. */
   once<K extends keyof DtlsServerEvents>(event: K, listener: (...args: DtlsServerEvents[K]) => void): this;
+  /** Removes a listener. */
   off<K extends keyof DtlsServerEvents>(event: K, listener: (...args: DtlsServerEvents[K]) => void): this;
+  /** Emits an event (the server emits its own; this is EventEmitter's method, typed). */
   emit<K extends keyof DtlsServerEvents>(event: K, ...args: DtlsServerEvents[K]): boolean;
 }

@@ -35,6 +35,7 @@ import { DtlsError, invalidArgType, invalidArgValue, invalidState, outOfRange, t
 import { explainWith } from './explain';
 import { implicatesOurKey, type KeyHealthReport } from './keyhealth';
 import { createSecureContext, keyHealthOf, nativeContextOf, pskConfig, pskOf, SecureContext, type ContextOptions, type PskConfig } from './secure-context';
+import { copySrtpKeys, isSrtpProfile, splitSrtpKeyingMaterial, SRTP_EXPORTER_LABEL, srtpKeyingMaterialLength, type SrtpKeys } from './srtp';
 import {
   isBytes,
   toBuffer,
@@ -46,10 +47,17 @@ import {
   validateString,
 } from './validate';
 
+/** Which side of the handshake a session plays. */
 export type DtlsRole = 'client' | 'server';
+/**
+ * A session's lifecycle: `'new'` → `'connecting'` (handshake running) → `'connected'` → `'closed'`, or
+ * `'failed'` from any state. `'closed'` and `'failed'` are final.
+ */
 export type SessionState = 'new' | 'connecting' | 'connected' | 'closed' | 'failed';
 
+/** Options of a {@link DtlsSession}: the {@link ContextOptions} (unless `context` is given) plus these. */
 export interface SessionOptions extends ContextOptions {
+  /** `'client'` starts the handshake; `'server'` answers one */
   role: DtlsRole;
   /** called with every outgoing datagram; the Buffer is the receiver's to keep */
   send: (datagram: Buffer) => void;
@@ -59,53 +67,97 @@ export interface SessionOptions extends ContextOptions {
   mtu?: number;
   /** the peer certificate must match one of these (fail closed) */
   remoteFingerprints?: Fingerprint[];
+  /**
+   * The peer is authenticated by fingerprints only, and they may come later (SDP signalling can lag the
+   * handshake): without remoteFingerprints the handshake runs, but the session stays 'connecting' —
+   * nothing delivered, send() refused, no keys — until setRemoteFingerprints() matches (a mismatch fails it).
+   */
+  awaitRemoteFingerprints?: boolean;
+  /** fail the session when no DTLS-SRTP profile was agreed (default: true when the context has srtpProfiles) */
+  requireSrtp?: boolean;
   /** client: SNI and host name verification */
   servername?: string;
   /** initial retransmission timeout in ms (doubling, 4 s cap), or next = f(previous ms; 0 for the first) */
   retransmitTimeout?: number | ((previousMs: number) => number);
   /** whole-handshake deadline in ms (default 30000) */
   handshakeTimeout?: number;
+  /** aborting it fails the session with ERR_DTLS_ABORTED */
   signal?: AbortSignal;
   /** server role: HelloVerifyRequest with an HMAC cookie bound to `peer` (default false) */
   cookieExchange?: boolean;
   /** the remote address, for cookies and diagnostics */
-  peer?: { address: string; port: number };
+  peer?: {
+    /** the remote IP address */
+    address: string;
+    /** the remote UDP port */
+    port: number;
+  };
   /** client: a Buffer from getSession() to resume */
   session?: Buffer;
 }
 
+/** A negotiated cipher suite, as `tls.TLSSocket.getCipher()` describes one. */
 export interface CipherInfo {
+  /** OpenSSL's name, e.g. 'ECDHE-ECDSA-AES128-GCM-SHA256' */
   name: string;
+  /** the IANA name, e.g. 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256' */
   standardName: string;
+  /** the lowest protocol version the suite is defined for, e.g. 'TLSv1.2' (OpenSSL's SSL_CIPHER_get_version) */
   version: string;
 }
 
+/** What a completed handshake negotiated: `handshake()` resolves with it and `'secureConnect'` carries it. */
 export interface HandshakeInfo {
+  /** our role */
   role: DtlsRole;
+  /** 'DTLSv1.2' or 'DTLSv1' */
   protocol: string;
+  /** the negotiated suite */
   cipher: CipherInfo;
+  /** whether a session from `getSession()` was resumed (no Certificate message then) */
   resumed: boolean;
+  /** the protocol ALPN selected, or false without ALPN */
   alpnProtocol: string | false;
+  /** RFC 7627 extended master secret in use */
   extendedMasterSecret: boolean;
+  /** the peer's certificate, when it sent one */
   peerCertificate?: X509Certificate;
-  verifyResult: { code: number; message: string };
+  /** the peer certificate's verification result (code 0 'ok' when verified or not checked) */
+  verifyResult: {
+    /** X509_V_* number; 0 is X509_V_OK */
+    code: number;
+    /** OpenSSL's text for it */
+    message: string;
+  };
   /** largest application payload that fits one MTU-sized datagram */
   maxPayload: number;
+  /** from the handshake's start to connected, in ms */
   handshakeMs: number;
+  /** DTLS-SRTP: the agreed profile and the SRTP master keys (RFC 5764 §4.2), local = what we encrypt */
+  srtpKeys?: SrtpKeys;
 }
 
+/** A session's counters, from `getStats()`; they keep counting late datagrams after close. */
 export interface SessionStats extends NativeStats {
+  /** from the handshake's start to connected, in ms, once connected */
   handshakeMs?: number;
 }
 
 export type { PeerCertificateSummary, TimelineEvent } from './diagnostics';
 
+/** The events of a {@link DtlsSession} and their arguments. */
 export interface DtlsSessionEvents {
+  /** the handshake completed */
   secureConnect: [info: HandshakeInfo];
+  /** an application message arrived (the Buffer is the listener's to keep) */
   message: [data: Buffer];
+  /** an alert was sent or received, with OpenSSL's error queue and an explanation */
   alert: [alert: DtlsAlert];
+  /** the session failed; a pending handshake() rejects with the same error */
   error: [err: DtlsError];
+  /** the session ended (after close(), destroy(), a failure, or the peer's close_notify); always the last event */
   close: [];
+  /** an NSS key-log line (for Wireshark), produced only while a listener is attached */
   keylog: [line: Buffer];
   /** the key self-test ran after repeated failures that implicate our private key (see ContextOptions.keyHealth) */
   keyhealth: [report: KeyHealthReport];
@@ -125,9 +177,12 @@ export interface InternalSessionOptions extends SessionOptions {
 const STEP_DATA = Buffer.from(binding.stepData);
 const STEP_META = binding.stepMeta;
 
+const SSL_ERROR_SYSCALL = 5;
 const DEFAULT_MTU = 1200;
 const DEFAULT_HANDSHAKE_TIMEOUT = 30_000;
 const MAX_PLAINTEXT = 16384;
+// Application messages held while the remote fingerprints are awaited; more are dropped (and counted).
+const MAX_HELD_MESSAGES = 32;
 // OpenSSL gives up after 12 retransmissions of a flight: 13 timeouts cover it.
 const SCHEDULE_LENGTH = 13;
 
@@ -191,7 +246,9 @@ export class DtlsSession extends EventEmitter {
   #onAbort: (() => void) | undefined;
   #keylogFile: KeylogFile | undefined;
   #context: SecureContext;
+  /** the peer certificate as the 'negotiated' event shows it: made when a timeline is read, judged at connectedAt */
   #peerCertificate: PeerCertificateSummary | undefined;
+  #connectedAt = 0;
   /** NODE_DEBUG=dtls: this session's name in the trace, and the next recorder event to print */
   #debugLabel: string | undefined;
   #debugNext = 0;
@@ -200,7 +257,19 @@ export class DtlsSession extends EventEmitter {
   #destroyAfterStep: NativeSession | undefined;
   /** what the user's pskCallback threw or returned wrongly (held apart from `this`: the native side keeps the callback alive) */
   readonly #pskProblem: { error?: unknown } = {};
+  readonly #requireSrtp: boolean;
+  readonly #awaitFingerprints: boolean;
+  /** what the peer certificate must match: OpenSSL checks it when the certificate arrives, #connected() again at the end */
+  #expected: Array<{ algorithm: string; digest: Buffer }> | undefined;
+  /** handshake done, remote fingerprints not yet given: the info to publish once they match */
+  #pending: HandshakeInfo | undefined;
+  #held: Buffer[] = [];
 
+  /**
+   * @param options - see {@link SessionOptions}; `role` and `send` are required
+   * @throws TypeError / RangeError for invalid options, before OpenSSL sees them; DtlsError when OpenSSL
+   *   refuses the context options
+   */
   constructor(options: SessionOptions) {
     super();
     validateObject(options, 'options');
@@ -249,7 +318,23 @@ export class DtlsSession extends EventEmitter {
     }
     if (options.remoteFingerprints !== undefined) {
       native.fingerprints = parseFingerprints(options.remoteFingerprints, 'options.remoteFingerprints');
+      this.#expected = native.fingerprints;
     }
+    if (options.awaitRemoteFingerprints !== undefined) validateBoolean(options.awaitRemoteFingerprints, 'options.awaitRemoteFingerprints');
+    this.#awaitFingerprints = options.awaitRemoteFingerprints === true;
+    if (this.#awaitFingerprints && native.fingerprints === undefined) {
+      // Nothing to check the certificate against yet: OpenSSL accepts it (a
+      // server still asks for one) and the check runs when the fingerprints come.
+      native.rejectUnauthorized = false;
+      native.requestCert = true;
+    }
+    if (options.requireSrtp !== undefined) {
+      validateBoolean(options.requireSrtp, 'options.requireSrtp');
+      if (options.requireSrtp && context.srtpProfiles.length === 0) {
+        throw invalidArgValue('options.requireSrtp', options.requireSrtp, 'needs srtpProfiles (on the session or its context)');
+      }
+    }
+    this.#requireSrtp = options.requireSrtp ?? context.srtpProfiles.length > 0;
     if (options.servername !== undefined) {
       validateString(options.servername, 'options.servername');
       native.servername = options.servername;
@@ -300,10 +385,12 @@ export class DtlsSession extends EventEmitter {
     }
   }
 
+  /** `'client'` or `'server'`. */
   get role(): DtlsRole {
     return this.#role;
   }
 
+  /** Where the session is in its lifecycle. */
   get state(): SessionState {
     return this.#state;
   }
@@ -360,7 +447,8 @@ export class DtlsSession extends EventEmitter {
     const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     if (buf.byteLength < 1 || buf.byteLength > MAX_PLAINTEXT) throw outOfRange('data.length', `>= 1 && <= ${MAX_PLAINTEXT}`, buf.byteLength);
     if (this.#state !== 'connected' || this.#handle === null) {
-      throw invalidState(`cannot send on a DTLS session in state '${this.#state}'`);
+      const why = this.#pending !== undefined ? ' (the remote fingerprints have not been set yet)' : '';
+      throw invalidState(`cannot send on a DTLS session in state '${this.#state}'${why}`);
     }
     this.#step(null, buf, 0);
   }
@@ -368,7 +456,7 @@ export class DtlsSession extends EventEmitter {
   /** Sends close_notify (when connected) and closes; idempotent. */
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
-    if (this.#handle !== null && this.#state === 'connected') this.#step(null, null, OP_SHUTDOWN);
+    if (this.#handle !== null && (this.#state === 'connected' || this.#pending !== undefined)) this.#step(null, null, OP_SHUTDOWN);
     this.#finish('closed', undefined);
     this.#closing = Promise.resolve();
     return this.#closing;
@@ -385,19 +473,55 @@ export class DtlsSession extends EventEmitter {
     this.#finish(err !== undefined ? 'failed' : 'closed', err);
   }
 
-  /** Replaces the fingerprints the peer certificate is checked against. */
+  /**
+   * Replaces the fingerprints the peer certificate is checked against. Before the certificate arrives
+   * they are checked inside the handshake; after it, against the certificate received — a mismatch
+   * fails the session (close_notify is sent). With awaitRemoteFingerprints, a session whose handshake
+   * is already done becomes 'connected' here when they match.
+   */
   setRemoteFingerprints(fps: Fingerprint[]): void {
     const parsed = parseFingerprints(fps, 'fingerprints');
     if (this.#handle === null) throw invalidState(`the DTLS session is ${this.#state}`);
     this.#handle.setFingerprints(parsed);
+    this.#expected = parsed;
+    const pending = this.#pending;
+    if (pending !== undefined) {
+      this.#pending = undefined;
+      if (pending.peerCertificate === undefined || !matchesAny(pending.peerCertificate, parsed)) {
+        this.#failAfterHandshake(lateMismatch());
+        return;
+      }
+      const held = this.#held;
+      this.#held = [];
+      this.#publish(pending);
+      this.#announce();
+      for (const m of held) {
+        if (this.#state !== 'connected') break;
+        this.emit('message', m);
+      }
+      return;
+    }
     if (this.#state === 'connected') {
       const cert = this.#info?.peerCertificate;
-      if (cert === undefined || !matchesAny(cert, parsed)) {
-        this.#fail(new DtlsError('the peer certificate does not match the remote fingerprints set after the handshake', { code: 'ERR_DTLS_FINGERPRINT_MISMATCH' }));
-      }
+      if (cert === undefined || !matchesAny(cert, parsed)) this.#failAfterHandshake(lateMismatch());
     }
   }
 
+  /** The DTLS-SRTP profile and SRTP master keys (copies), once connected; undefined without SRTP. */
+  getSrtpKeys(): SrtpKeys | undefined {
+    const keys = this.#info?.srtpKeys;
+    return keys !== undefined ? copySrtpKeys(keys) : undefined;
+  }
+
+  /**
+   * RFC 5705 keying material exporter (`SSL_export_keying_material`), e.g. `(60, 'EXTRACTOR-dtls_srtp')`
+   * for DTLS-SRTP keys.
+   *
+   * @param length - bytes to export, 1..65535
+   * @param label - the exporter label
+   * @param context - optional context value (its absence and an empty one differ)
+   * @throws DtlsError `ERR_DTLS_INVALID_STATE` unless connected
+   */
   exportKeyingMaterial(length: number, label: string, context?: Buffer): Buffer {
     validateInteger(length, 'length', 1, 65535);
     validateString(label, 'label');
@@ -406,18 +530,22 @@ export class DtlsSession extends EventEmitter {
     return this.#handle.exportKeyingMaterial(length, label, context);
   }
 
+  /** The negotiated protocol version ('DTLSv1.2'), or null before the handshake completes. */
   getProtocol(): string | null {
     return this.#info?.protocol ?? null;
   }
 
+  /** The negotiated suite, once connected. */
   getCipher(): CipherInfo | undefined {
     return this.#info?.cipher;
   }
 
+  /** The peer's certificate, once connected (undefined when it sent none, e.g. PSK). */
   getPeerCertificate(): X509Certificate | undefined {
     return this.#info?.peerCertificate;
   }
 
+  /** The protocol ALPN selected, or false. */
   getALPNProtocol(): string | false {
     return this.#info?.alpnProtocol ?? false;
   }
@@ -428,6 +556,7 @@ export class DtlsSession extends EventEmitter {
     return this.#finalSession;
   }
 
+  /** Datagram, byte, message, retransmission and drop counters; they keep working after close. */
   getStats(): SessionStats {
     const s: SessionStats = (this.#handle ?? this.#retired!).stats();
     s.dropped += this.#droppedLocally;
@@ -437,7 +566,15 @@ export class DtlsSession extends EventEmitter {
 
   /** The bounded flight recorder: handshake messages, retransmissions, alerts, state changes. */
   timeline(): TimelineEvent[] {
-    return (this.#handle ?? this.#retired!).timeline().map((row) => timelineEvent(row, this.#info, this.#peerCertificate));
+    const cert = this.#certificateSummary();
+    return (this.#handle ?? this.#retired!).timeline().map((row) => timelineEvent(row, this.#info, cert));
+  }
+
+  // Off the hot path: nothing about the certificate is read unless a timeline is.
+  #certificateSummary(): PeerCertificateSummary | undefined {
+    const cert = this.#info?.peerCertificate;
+    if (this.#peerCertificate === undefined && cert !== undefined) this.#peerCertificate = summarizeCertificate(cert, this.#connectedAt);
+    return this.#peerCertificate;
   }
 
   // ---- internals ------------------------------------------------------------
@@ -447,7 +584,12 @@ export class DtlsSession extends EventEmitter {
     this.#startedAt = performance.now();
     this.#handshakeTimer = setTimeout(() => {
       this.#handshakeTimer = null;
-      if (this.#state === 'connecting' && this.#handle !== null) {
+      if (this.#pending !== undefined) {
+        this.#pending = undefined;
+        this.#failAfterHandshake(
+          new DtlsError(`the remote fingerprints were not set within ${this.#handshakeTimeoutMs} ms (the DTLS handshake itself completed)`, { code: 'ERR_DTLS_HANDSHAKE_TIMEOUT' }),
+        );
+      } else if (this.#state === 'connecting' && this.#handle !== null) {
         // No alert and nothing queued: what arrived meanwhile tells loss from a key mismatch.
         const stats = this.#handle.stats();
         const explanation = explainWith([], { timedOut: true, datagramsIn: stats.datagramsIn, undecryptedRecords: stats.undecryptedRecords, role: this.#role });
@@ -540,7 +682,8 @@ export class DtlsSession extends EventEmitter {
     const rows = handle.timeline(this.#debugNext);
     if (rows.length === 0) return;
     this.#debugNext = rows[rows.length - 1]![8] + 1;
-    debugEvents(this.#debugLabel ?? this.#role, rows.map((row) => timelineEvent(row, this.#info, this.#peerCertificate)));
+    const cert = this.#certificateSummary();
+    debugEvents(this.#debugLabel ?? this.#role, rows.map((row) => timelineEvent(row, this.#info, cert)));
   }
 
   #process(handle: NativeSession, flags: number, timeout: number, datagrams: Buffer[] | undefined, messages: Buffer[] | undefined, rare: NativeStepRare | undefined): void {
@@ -557,7 +700,8 @@ export class DtlsSession extends EventEmitter {
     }
     // A send callback may deliver synchronously to a peer that answers
     // synchronously: this session can have moved on (or ended) meanwhile.
-    if ((flags & FLAG_CONNECTED) !== 0 && this.#handle === handle && this.#state === 'connecting') this.#connected(handle);
+    let announce = false;
+    if ((flags & FLAG_CONNECTED) !== 0 && this.#handle === handle && this.#state === 'connecting') announce = this.#connected(handle);
 
     if (this.#state === 'connecting' && (flags & FLAG_FAILED) === 0) this.#armTimer(timeout);
 
@@ -568,14 +712,15 @@ export class DtlsSession extends EventEmitter {
         this.emit('keylog', b);
       }
     }
-    if ((flags & FLAG_CONNECTED) !== 0 && this.#state === 'connected' && this.#handle === handle) {
-      // Settle handshake() first: a listener may close the session, and the
-      // handshake did complete.
-      for (const w of this.#waiters.splice(0)) w.resolve(this.#info!);
-      this.emit('secureConnect', this.#info!);
-    }
+    if (announce && this.#state === 'connected' && this.#handle === handle) this.#announce();
     if (messages !== undefined) {
       for (const m of messages) {
+        if (this.#pending !== undefined) {
+          // Not delivered before the peer is verified.
+          if (this.#held.length < MAX_HELD_MESSAGES) this.#held.push(m);
+          else this.#droppedLocally++;
+          continue;
+        }
         if (this.#state !== 'connected') break;
         this.emit('message', m);
       }
@@ -602,10 +747,15 @@ export class DtlsSession extends EventEmitter {
     }
   }
 
-  #connected(handle: NativeSession): void {
+  /**
+   * The handshake is done: gather what it negotiated, then check what OpenSSL
+   * could not (SRTP required; fingerprints that are still awaited or were set
+   * after the certificate arrived). True when the session is now connected.
+   */
+  #connected(handle: NativeSession): boolean {
     const n = handle.info();
     this.#handshakeMs = performance.now() - this.#startedAt;
-    this.#info = {
+    const info: HandshakeInfo = {
       role: this.#role,
       protocol: n.protocol,
       cipher: n.cipher ?? { name: '', standardName: '', version: '' },
@@ -616,12 +766,51 @@ export class DtlsSession extends EventEmitter {
       maxPayload: n.maxPayload,
       handshakeMs: this.#handshakeMs,
     };
-    if (n.peerCertificate !== undefined) {
-      this.#info.peerCertificate = new X509Certificate(n.peerCertificate);
-      this.#peerCertificate = summarizeCertificate(this.#info.peerCertificate);
+    if (n.peerCertificate !== undefined) info.peerCertificate = new X509Certificate(n.peerCertificate);
+    this.#connectedAt = Date.now();
+    if (n.srtpProfile !== undefined && isSrtpProfile(n.srtpProfile)) {
+      const material = handle.exportKeyingMaterial(srtpKeyingMaterialLength(n.srtpProfile), SRTP_EXPORTER_LABEL);
+      info.srtpKeys = splitSrtpKeyingMaterial(n.srtpProfile, material, this.#role);
+      material.fill(0);
     }
+    if (this.#requireSrtp && info.srtpKeys === undefined) {
+      const offered = this.#role === 'client' ? 'the server chose no SRTP profile we offered' : 'the client offered no SRTP profile we accept';
+      this.#failAfterHandshake(new DtlsError(`DTLS-SRTP was required but not negotiated: ${offered}`, { code: 'ERR_DTLS_SRTP_NOT_NEGOTIATED' }));
+      return false;
+    }
+    const expected = this.#expected;
+    if (expected !== undefined) {
+      // OpenSSL checked the fingerprints it had when the certificate arrived;
+      // setRemoteFingerprints() may have replaced them since.
+      if (info.peerCertificate === undefined || !matchesAny(info.peerCertificate, expected)) {
+        this.#failAfterHandshake(lateMismatch());
+        return false;
+      }
+    } else if (this.#awaitFingerprints) {
+      this.#pending = info;
+      return false;
+    }
+    this.#publish(info);
+    return true;
+  }
+
+  #publish(info: HandshakeInfo): void {
+    this.#info = info;
     this.#state = 'connected';
     this.#clearTimers();
+  }
+
+  /** Settles handshake() first (a listener may close the session, and the handshake did complete), then 'secureConnect'. */
+  #announce(): void {
+    for (const w of this.#waiters.splice(0)) w.resolve(this.#info!);
+    this.emit('secureConnect', this.#info!);
+  }
+
+  /** The peer believes the handshake succeeded: tell it the association is over, then fail. */
+  #failAfterHandshake(err: DtlsError): void {
+    if (this.#handle === null) return;
+    this.#step(null, null, OP_SHUTDOWN);
+    this.#fail(err);
   }
 
   #alert(a: NativeAlert, handle: NativeSession): DtlsAlert {
@@ -680,6 +869,13 @@ export class DtlsSession extends EventEmitter {
     } else if (fatal !== undefined) {
       code = 'ERR_DTLS_ALERT_RECEIVED';
       message = `DTLS handshake failed: the peer sent fatal alert ${fatal.description}` + (fatal.lastMessageSent !== undefined ? ` after our ${fatal.lastMessageSent}` : '');
+    } else if (opensslErrors.length === 0 && f.sslError === SSL_ERROR_SYSCALL && this.#state === 'connecting') {
+      // OpenSSL 3.0 gives up on a handshake without queuing anything when dtls1_reassemble_fragment
+      // rejects a fragment (declared length above the maximum, or fragments that disagree on the length).
+      code = 'ERR_DTLS_INTERNAL';
+      message =
+        'OpenSSL abandoned the DTLS handshake without an error on its queue (SSL_ERROR_SYSCALL): in DTLS 1.2 this is a handshake ' +
+        'fragment it refused to reassemble (a declared message length beyond the maximum, or fragments disagreeing on the length)';
     } else {
       const err = new DtlsError(`DTLS failed${where}`, { opensslErrors });
       code = err.code;
@@ -739,6 +935,8 @@ export class DtlsSession extends EventEmitter {
     if (this.#state === 'connected') this.#finalSession = handle.getSession();
     this.#handle = null;
     this.#retired = handle;
+    this.#pending = undefined;
+    this.#held = [];
     if (this.#stepping) this.#destroyAfterStep = handle;
     else handle.destroy();
     if (DEBUG_ENABLED) this.#debugFlush(handle);
@@ -757,15 +955,24 @@ function parseFingerprints(fps: unknown, name: string) {
   return fps.map((f, i) => parseFingerprint(f, `${name}[${i}]`));
 }
 
+function lateMismatch(): DtlsError {
+  return new DtlsError('the peer certificate does not match the remote fingerprints (checked after the handshake)', { code: 'ERR_DTLS_FINGERPRINT_MISMATCH' });
+}
+
 function matchesAny(cert: X509Certificate, fps: Array<{ algorithm: string; digest: Buffer }>): boolean {
   return fps.some((f) => createHash(f.algorithm.toLowerCase()).update(cert.raw).digest().equals(f.digest));
 }
 
 // Typed events for DtlsSession.
 export interface DtlsSession {
+  /** Adds a listener for one of the {@link DtlsSessionEvents}. */
   on<K extends keyof DtlsSessionEvents>(event: K, listener: (...args: DtlsSessionEvents[K]) => void): this;
+  /** Adds a one-time listener for one of the {@link DtlsSessionEvents}. */
   once<K extends keyof DtlsSessionEvents>(event: K, listener: (...args: DtlsSessionEvents[K]) => void): this;
+  /** Removes a listener. */
   off<K extends keyof DtlsSessionEvents>(event: K, listener: (...args: DtlsSessionEvents[K]) => void): this;
+  /** Emits an event (the session emits its own; this is EventEmitter's method, typed). */
   emit<K extends keyof DtlsSessionEvents>(event: K, ...args: DtlsSessionEvents[K]): boolean;
+  /** EventEmitter's own 'newListener' and 'removeListener' events. */
   on(event: 'newListener' | 'removeListener', listener: (event: string | symbol) => void): this;
 }

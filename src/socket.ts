@@ -102,13 +102,21 @@ export class DatagramLink {
   }
 }
 
+/** The events of a {@link DtlsSocket}: those of a session ({@link DtlsSessionEvents}). */
 export interface DtlsSocketEvents {
+  /** the handshake completed */
   secureConnect: [info: import('./session').HandshakeInfo];
+  /** an application message arrived */
   message: [data: Buffer];
+  /** an alert was sent or received */
   alert: [alert: import('./errors').DtlsAlert];
+  /** the socket failed (for connect(): also a failed lookup or UDP socket, ERR_DTLS_LOOKUP / ERR_DTLS_SOCKET) */
   error: [err: DtlsError];
+  /** the socket closed; always the last event */
   close: [];
+  /** an NSS key-log line, while a listener is attached */
   keylog: [line: Buffer];
+  /** the key self-test ran after repeated failures that implicate our private key (ContextOptions.keyHealth) */
   keyhealth: [report: import('./keyhealth').KeyHealthReport];
 }
 
@@ -137,10 +145,12 @@ export class DtlsSocket extends DtlsSession {
     return this.#link.address;
   }
 
+  /** The peer's UDP port (undefined until a client has resolved its host). */
   get remotePort(): number | undefined {
     return this.#link.port;
   }
 
+  /** The peer address's family. */
   get remoteFamily(): 'IPv4' | 'IPv6' | undefined {
     return this.#link.family;
   }
@@ -200,15 +210,19 @@ export class DtlsSocket extends DtlsSession {
   }
 }
 
+/** Options of {@link connect}: a client session's options plus where to connect and over which socket. */
 export interface ConnectOptions extends Omit<SessionOptions, 'role' | 'send' | 'peer' | 'cookieExchange'> {
   /** default 'localhost' */
   host?: string;
+  /** the server's UDP port, 1..65535 */
   port: number;
   /** 'udp4' or 'udp6'; default: the family of the resolved address */
   type?: 'udp4' | 'udp6';
   /** send and receive on this dgram socket (left open on close); otherwise one is created and connect()ed */
   socket?: dgram.Socket;
+  /** bind the created dgram socket to this local address */
   localAddress?: string;
+  /** bind the created dgram socket to this local port (default: any) */
   localPort?: number;
   /** custom resolver, as in node:net (default dns.lookup) */
   lookup?: typeof dns.lookup;
