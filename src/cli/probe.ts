@@ -25,6 +25,7 @@ import {
   type OpenSSLErrorEntry,
   type ServerOptions,
   type SessionStats,
+  type SrtpProfile,
   type TimelineEvent,
 } from '../index';
 import { describeEntry, explanationLines, line, lowerLevel, style, type Style } from './format';
@@ -147,6 +148,7 @@ function handshakeReport(h: HandshakeInfo) {
     extendedMasterSecret: h.extendedMasterSecret,
     resumed: h.resumed,
     alpnProtocol: h.alpnProtocol === false ? null : h.alpnProtocol,
+    srtpProfile: h.srtpKeys?.profile ?? null,
     verifyResult: h.verifyResult,
     handshakeMs: h.handshakeMs,
     maxPayload: h.maxPayload,
@@ -182,7 +184,12 @@ function timelineLines(tl: TimelineEvent[]): string[] {
 
 // ---- connect ----
 
-const CONNECT_VALUES = ['--ca', '--fingerprint', '--cert', '--key', '--ciphers', '--psk', '--mtu', '--keylog', '--timeout', '--servername', '--send'] as const;
+const CONNECT_VALUES = ['--ca', '--fingerprint', '--cert', '--key', '--ciphers', '--psk', '--mtu', '--keylog', '--timeout', '--servername', '--send', '--srtp'] as const;
+
+/** "SRTP_AEAD_AES_128_GCM:SRTP_AES128_CM_SHA1_80" */
+function parseSrtp(v: string): SrtpProfile[] {
+  return v.split(':').filter((x) => x !== '') as SrtpProfile[];
+}
 const CONNECT_FLAGS = ['--insecure', '--json', '--verbose', '-v', '--no-timeline'] as const;
 
 export async function connectCommand(args: string[]): Promise<number> {
@@ -206,6 +213,7 @@ export async function connectCommand(args: string[]): Promise<number> {
   if (p.values.has('--mtu')) options.mtu = parseInt10(p.values.get('--mtu')!, '--mtu', 256, 65507);
   if (p.values.has('--keylog')) options.keylogFile = p.values.get('--keylog')!;
   if (p.values.has('--servername')) options.servername = p.values.get('--servername')!;
+  if (p.values.has('--srtp')) options.srtpProfiles = parseSrtp(p.values.get('--srtp')!);
   const s = style(process.stdout);
 
   const alerts: DtlsAlert[] = [];
@@ -261,6 +269,7 @@ export async function connectCommand(args: string[]): Promise<number> {
     const h = result.info;
     out.push(`${s.green('CONNECTED')}`);
     out.push(line('negotiated', `${h.protocol} ${h.cipher.standardName} (${h.cipher.name}), EMS ${h.extendedMasterSecret ? 'on' : 'off'}${h.resumed ? ', resumed' : ''}, ${h.handshakeMs.toFixed(1)} ms`));
+    if (h.srtpKeys !== undefined) out.push(line('srtp', `${h.srtpKeys.profile} (0x${h.srtpKeys.profileId.toString(16).padStart(4, '0')})`));
     out.push(line('verify', `${h.verifyResult.code} ${h.verifyResult.message}${options.rejectUnauthorized === false ? s.dim(' (not enforced: --insecure)') : ''}`));
     if (cert !== undefined) {
       out.push(...certificateLines(cert, s));
@@ -283,7 +292,7 @@ export async function connectCommand(args: string[]): Promise<number> {
 
 // ---- serve ----
 
-const SERVE_VALUES = ['--port', '--host', '--cert', '--key', '--ca', '--ciphers', '--psk', '--mtu', '--keylog', '--count', '--fingerprint'] as const;
+const SERVE_VALUES = ['--port', '--host', '--cert', '--key', '--ca', '--ciphers', '--psk', '--mtu', '--keylog', '--count', '--fingerprint', '--srtp'] as const;
 const SERVE_FLAGS = ['--json', '--verbose', '-v', '--request-cert', '--echo', '--no-cookies', '--no-timeline'] as const;
 
 export async function serveCommand(args: string[]): Promise<number> {
@@ -319,6 +328,7 @@ export async function serveCommand(args: string[]): Promise<number> {
   }
   if (p.values.has('--mtu')) options.mtu = parseInt10(p.values.get('--mtu')!, '--mtu', 256, 65507);
   if (p.values.has('--keylog')) options.keylogFile = p.values.get('--keylog')!;
+  if (p.values.has('--srtp')) options.srtpProfiles = parseSrtp(p.values.get('--srtp')!);
 
   const emit = (event: string, body: Record<string, unknown>) => console.log(JSON.stringify({ schema: SERVE_SCHEMA, event, at: new Date().toISOString(), ...body }));
   const server = asUsage(() => createServer(options));
@@ -337,7 +347,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     const cert = sock.getPeerCertificate();
     const summary = cert !== undefined ? summarizeCertificate(cert) : undefined;
     if (asJson) {
-      emit('handshake', { remote, protocol: sock.getProtocol(), cipher: sock.getCipher()?.name ?? null, peerCertificate: summary ?? null, timeline: sock.timeline() });
+      emit('handshake', { remote, protocol: sock.getProtocol(), cipher: sock.getCipher()?.name ?? null, srtpProfile: sock.getSrtpKeys()?.profile ?? null, peerCertificate: summary ?? null, timeline: sock.timeline() });
     } else {
       const out = [`${s.green('CONNECTED')}  ${remote.address}:${remote.port}  ${sock.getProtocol()} ${sock.getCipher()?.standardName ?? ''}`];
       if (summary !== undefined) out.push(...certificateLines(summary, s));
@@ -389,13 +399,13 @@ export async function serveCommand(args: string[]): Promise<number> {
 
 export const PROBE_USAGE = `  connect <host:port> [--ca FILE | --insecure | --fingerprint [sha-256:]HEX] [--cert FILE --key FILE]
           [--ciphers LIST] [--psk ID:HEXKEY] [--servername NAME] [--mtu N] [--keylog FILE]
-          [--timeout MS] [--send TEXT] [--no-timeline] [--json] [--verbose]
+          [--srtp PROFILE[:PROFILE...]] [--timeout MS] [--send TEXT] [--no-timeline] [--json] [--verbose]
       one handshake with any DTLS server: the flight recorder, the negotiated parameters, the peer
       certificate (warns when expired) and every alert with the OpenSSL path that raised it.
       Without --ca, --insecure or --fingerprint the chain is verified against Node's root CAs.
       --json prints schema "dtls-probe/connect@1". Exit 0 when the handshake completed, else 1.
   serve --port N [--host ADDR] [--cert FILE --key FILE] [--ca FILE] [--request-cert]
-        [--fingerprint [sha-256:]HEX] [--ciphers LIST] [--psk ID:HEXKEY] [--mtu N] [--keylog FILE]
+        [--fingerprint [sha-256:]HEX] [--ciphers LIST] [--psk ID:HEXKEY] [--srtp PROFILES] [--mtu N] [--keylog FILE]
         [--no-cookies] [--echo] [--count N] [--no-timeline] [--json] [--verbose]
       logs every client's handshake the same way (a fresh self-signed certificate unless --cert);
       --json prints one "dtls-probe/serve@1" object per line; --count N exits after N handshakes.`;

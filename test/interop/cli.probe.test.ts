@@ -150,6 +150,22 @@ test(`dtls-probe connect --json against ${PEER} s_server -Verify 1 without a cli
   }
 });
 
+test(`dtls-probe connect --srtp against ${PEER} s_server -use_srtp: the profile agreed, in the handshake and in the 'negotiated' event`, { timeout: TEST_TIMEOUT }, async (t) => {
+  if (!requirePeer(t, 'openssl', haveOpenssl(), 'openssl CLI not found')) return;
+  const peers: PeerProcess[] = [];
+  try {
+    const port = await sServer(peers, ['-cert', fixturePath('ec-cert.pem'), '-key', fixturePath('ec-key.pem'), '-use_srtp', 'SRTP_AES128_CM_SHA1_80']);
+    const r = await probe(['connect', `${LOCALHOST}:${port}`, '--insecure', '--srtp', 'SRTP_AEAD_AES_128_GCM:SRTP_AES128_CM_SHA1_80', '--json']);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.equal(j.handshake.srtpProfile, 'SRTP_AES128_CM_SHA1_80');
+    const negotiated = j.timeline.find((e: { type: string }) => e.type === 'negotiated');
+    assert.equal(negotiated.srtpProfile, 'SRTP_AES128_CM_SHA1_80');
+  } finally {
+    await release(peers);
+  }
+});
+
 test('dtls-probe serve --json --count 2 with dtls-probe connect: a good handshake and a fingerprint mismatch, both logged; serve exits 0', { timeout: TEST_TIMEOUT }, async () => {
   const port = await freeUdpPort();
   const serve = spawnPeer(process.execPath, [CLI, 'serve', '--port', String(port), '--count', '2', '--json'], { env: { ...process.env, NO_COLOR: '1' } });
