@@ -91,9 +91,10 @@ async function main() {
     rs.off.push(await records(pair, nRecords, false));
     rs.read.push(await records(pair, nRecords, true));
   }
-  // The same work in a child with NODE_DEBUG=dtls, and a child without it as its same-run baseline.
+  // The same work in a child with NODE_DEBUG=dtls, and a child without it as its same-run baseline,
+  // alternating (one round per child) so that noise hits both alike.
   const runChild = (debug) => {
-    const out = spawnSync(process.execPath, [__filename, String(nHandshakes), String(nRecords), String(rounds)], {
+    const out = spawnSync(process.execPath, [__filename, String(nHandshakes), String(nRecords), '1'], {
       env: { ...process.env, TIMELINE_COST_CHILD: '1', NODE_DEBUG: debug ? 'dtls' : '' },
       stdio: ['ignore', 'pipe', 'ignore'],
       encoding: 'utf8',
@@ -102,8 +103,14 @@ async function main() {
     if (out.status !== 0) throw new Error(`child exited ${out.status}`);
     return JSON.parse(out.stdout);
   };
-  const plainChild = runChild(false);
-  const debugChild = runChild(true);
+  const plainRuns = [];
+  const debugRuns = [];
+  for (let r = 0; r < rounds; r++) {
+    plainRuns.push(runChild(false));
+    debugRuns.push(runChild(true));
+  }
+  const plainChild = { handshakes: median(plainRuns.map((x) => x.handshakes)), records: median(plainRuns.map((x) => x.records)) };
+  const debugChild = { handshakes: median(debugRuns.map((x) => x.handshakes)), records: median(debugRuns.map((x) => x.records)) };
 
   const f = (x) => x.toFixed(0).padStart(8);
   const ratio = (a, b) => (a / b).toFixed(3);
