@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <set>
+#include <vector>
 
 #include "addon.h"
 #include "openssl_error.h"
@@ -97,7 +98,8 @@ ContextState::~ContextState() = default;
 Napi::Function ContextHandle::Init(Napi::Env env) {
   return DefineClass(env, "ContextHandle",
                      {InstanceMethod("ciphers", &ContextHandle::Ciphers),
-                      InstanceMethod("liveSessions", &ContextHandle::LiveSessions)});
+                      InstanceMethod("liveSessions", &ContextHandle::LiveSessions),
+                      InstanceMethod("checkKey", &ContextHandle::CheckKey)});
 }
 
 ContextHandle::ContextHandle(const Napi::CallbackInfo& info)
@@ -301,6 +303,48 @@ Napi::Value ContextHandle::Ciphers(const Napi::CallbackInfo& info) {
     arr.Set(static_cast<uint32_t>(i), Napi::String::New(env, SSL_CIPHER_get_name(sk_SSL_CIPHER_value(sk, i))));
   }
   return arr;
+}
+
+Napi::Value ContextHandle::CheckKey(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ClearErrorOnReturn guard;
+  Napi::Object out = Napi::Object::New(env);
+  auto result = [&](bool ok, const char* detail) {
+    out.Set("ok", Napi::Boolean::New(env, ok));
+    out.Set("detail", Napi::String::New(env, detail));
+    out.Set("errors", ErrorListToJs(env, DrainErrors()));
+    return out;
+  };
+  if (info.Length() < 1 || !info[0].IsTypedArray()) throw Napi::TypeError::New(env, "checkKey expects a Uint8Array");
+  Napi::Uint8Array nonce = info[0].As<Napi::Uint8Array>();
+  SSL_CTX* ctx = state_->ctx.get();
+  EVP_PKEY* key = SSL_CTX_get0_privatekey(ctx);
+  X509* cert = SSL_CTX_get0_certificate(ctx);
+  if (key == nullptr || cert == nullptr) return result(false, "no certificate and key on this context");
+  EVP_PKEY* pub = X509_get0_pubkey(cert);
+  if (pub == nullptr) return result(false, "the certificate's public key cannot be read");
+  out.Set("keyType", Napi::String::New(env, EVP_PKEY_get0_type_name(key) != nullptr ? EVP_PKEY_get0_type_name(key) : "?"));
+  // Ed25519/Ed448 sign the message itself; every other key type signs a SHA-256 digest.
+  int id = EVP_PKEY_get_base_id(key);
+  const EVP_MD* md = (id == EVP_PKEY_ED25519 || id == EVP_PKEY_ED448) ? nullptr : EVP_sha256();
+  EvpMdCtxPtr sctx(EVP_MD_CTX_new());
+  size_t sig_len = 0;
+  if (!sctx || EVP_DigestSignInit(sctx.get(), nullptr, md, nullptr, key) != 1 ||
+      EVP_DigestSign(sctx.get(), nullptr, &sig_len, nonce.Data(), nonce.ByteLength()) != 1) {
+    return result(false, "signing with the private key failed");
+  }
+  std::vector<unsigned char> sig(sig_len);
+  if (EVP_DigestSign(sctx.get(), sig.data(), &sig_len, nonce.Data(), nonce.ByteLength()) != 1) {
+    return result(false, "signing with the private key failed");
+  }
+  EvpMdCtxPtr vctx(EVP_MD_CTX_new());
+  if (!vctx || EVP_DigestVerifyInit(vctx.get(), nullptr, md, nullptr, pub) != 1) {
+    return result(false, "the certificate's public key cannot verify");
+  }
+  if (EVP_DigestVerify(vctx.get(), sig.data(), sig_len, nonce.Data(), nonce.ByteLength()) != 1) {
+    return result(false, "a signature made with the private key does not verify with the certificate's public key");
+  }
+  return result(true, "a signature made with the private key verifies with the certificate's public key");
 }
 
 }  // namespace dtls

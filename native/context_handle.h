@@ -33,6 +33,10 @@ class ContextHandle : public Napi::ObjectWrap<ContextHandle> {
  private:
   Napi::Value Ciphers(const Napi::CallbackInfo& info);
   Napi::Value LiveSessions(const Napi::CallbackInfo& info);
+  // Key self-test: signs the given bytes with the private key this SSL_CTX
+  // holds (the in-memory key every handshake uses, not a fresh parse of the
+  // PEM) and verifies the signature with the certificate's public key.
+  Napi::Value CheckKey(const Napi::CallbackInfo& info);
   void Configure(Napi::Env env, Napi::Object options);
 
   std::shared_ptr<ContextState> state_;

@@ -32,5 +32,6 @@ using X509Ptr = OsslPtr<X509, X509_free>;
 using X509StorePtr = OsslPtr<X509_STORE, X509_STORE_free>;
 using EvpPkeyPtr = OsslPtr<EVP_PKEY, EVP_PKEY_free>;
 using BignumPtr = OsslPtr<BIGNUM, BN_free>;
+using EvpMdCtxPtr = OsslPtr<EVP_MD_CTX, EVP_MD_CTX_free>;
 
 }  // namespace dtls

@@ -41,6 +41,9 @@ enum TimelineKind : uint8_t {
   kTlRetransmit = 3,
   kTlState = 4,
   kTlTimer = 5,
+  kTlFragment = 6,    // a handshake fragment in a datagram (plaintext epoch 0)
+  kTlNegotiated = 7,  // the handshake completed: what was negotiated
+  kTlRecord = 8,      // a record of a later epoch received during the handshake
 };
 enum TimelineState : uint16_t { kStConnecting = 1, kStConnected = 2, kStFailed = 3, kStClosed = 4 };
 
@@ -442,9 +445,11 @@ void SessionHandle::ApplyResumptionPolicy() {
   if (n > 0) SSL_set_session_id_context(ssl_.get(), out, n);
 }
 
-void SessionHandle::Record(uint8_t kind, uint8_t dir, uint16_t type, uint32_t len, uint32_t seq) {
+void SessionHandle::Record(uint8_t kind, uint8_t dir, uint16_t type, uint32_t len, uint32_t seq, uint32_t a,
+                           uint32_t b) {
   double t = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - created_).count();
-  TimelineEntry e{t, kind, dir, type, len, seq};
+  TimelineEntry e{t, kind, dir, type, len, seq, a, b};
+  timeline_total_++;
   if (timeline_.size() < kTimelineCapacity) {
     timeline_.push_back(e);
   } else {
@@ -452,6 +457,35 @@ void SessionHandle::Record(uint8_t kind, uint8_t dir, uint16_t type, uint32_t le
     timeline_wrapped_ = true;
   }
   timeline_next_ = (timeline_next_ + 1) % kTimelineCapacity;
+}
+
+// What the message callback cannot say: how a handshake message was cut into
+// fragments (it reports whole messages), and which records of a later epoch
+// arrived. Only runs while the handshake does; `p` is one whole datagram.
+void SessionHandle::NoteRecords(const uint8_t* p, size_t n, uint8_t dir) {
+  size_t off = 0;
+  while (off + 13 <= n) {
+    uint8_t type = p[off];
+    unsigned epoch = (static_cast<unsigned>(p[off + 3]) << 8) | p[off + 4];
+    size_t len = (static_cast<size_t>(p[off + 11]) << 8) | p[off + 12];
+    size_t body = off + 13;
+    if (body + len > n) return;
+    if (epoch != 0) {
+      if (dir == 0) Record(kTlRecord, 0, type, static_cast<uint32_t>(len), epoch);
+    } else if (type == SSL3_RT_HANDSHAKE) {
+      size_t f = body;
+      while (f + 12 <= body + len) {
+        const uint8_t* h = p + f;
+        uint32_t msg_len = static_cast<uint32_t>(h[1]) << 16 | static_cast<uint32_t>(h[2]) << 8 | h[3];
+        uint32_t seq = static_cast<uint32_t>(h[4]) << 8 | h[5];
+        uint32_t frag_off = static_cast<uint32_t>(h[6]) << 16 | static_cast<uint32_t>(h[7]) << 8 | h[8];
+        uint32_t frag_len = static_cast<uint32_t>(h[9]) << 16 | static_cast<uint32_t>(h[10]) << 8 | h[11];
+        Record(kTlFragment, dir, h[0], frag_len, seq, frag_off, msg_len);
+        f += 12 + frag_len;
+      }
+    }
+    off = body + len;
+  }
 }
 
 // ---- OpenSSL callbacks ------------------------------------------------------
@@ -478,9 +512,10 @@ void SessionHandle::InfoCallback(const SSL* ssl, int where, int ret) {
   if (a.sent) {
     // The cause is on the queue already: copy it without taking it away.
     a.errors = SnapshotErrors();
-  } else {
+  } else if (a.level == SSL3_AL_FATAL) {
     // OpenSSL pushes the "alert X" entry right after this callback returns;
-    // it is attached once the SSL call has returned (AttachQueue).
+    // it is attached once the SSL call has returned (AttachQueue). A received
+    // warning pushes nothing: what the call queues afterwards is not its cause.
     a.awaiting_queue = true;
   }
   s->Record(kTlAlert, a.sent ? 1 : 0, static_cast<uint16_t>(a.code), static_cast<uint32_t>(a.level), 0);
@@ -490,11 +525,14 @@ void SessionHandle::InfoCallback(const SSL* ssl, int where, int ret) {
 void SessionHandle::MsgCallback(int write_p, int version, int content_type, const void* buf,
                                 size_t len, SSL* ssl, void* arg) {
   SessionHandle* s = From(ssl);
-  // DTLSv1_listen shows the ClientHello to this callback, and SSL_do_handshake
-  // shows it again when it processes the buffered record: record it once.
-  if (s == nullptr || s->in_listen_) return;
+  if (s == nullptr) return;
   const uint8_t* p = static_cast<const uint8_t*>(buf);
-  if (content_type == SSL3_RT_HANDSHAKE && len >= 1) {
+  if (content_type == SSL3_RT_HEADER) {
+    // Every record header OpenSSL reads, before it decides what to do with it.
+    if (!write_p && !s->connected_ && len >= 13 && (p[3] != 0 || p[4] != 0)) s->undecrypted_records_++;
+    return;
+  }
+  if (content_type == SSL3_RT_HANDSHAKE && len >= 1 && !s->in_listen_) {
     int type = p[0];
     uint32_t seq = len >= 6 ? (static_cast<uint32_t>(p[4]) << 8 | p[5]) : 0;
     uint32_t body = len >= 4 ? (static_cast<uint32_t>(p[1]) << 16 | static_cast<uint32_t>(p[2]) << 8 | p[3]) : 0;
@@ -515,10 +553,13 @@ void SessionHandle::MsgCallback(int write_p, int version, int content_type, cons
         s->sent_messages_.push_back(key);
       }
       s->last_sent_ = type;
+      s->Record(kTlMessage, 1, static_cast<uint16_t>(type), body, seq, again ? 1 : 0);
     } else {
       s->last_received_ = type;
+      // A Finished decrypted: the later-epoch records so far were usable.
+      if (type == SSL3_MT_FINISHED) s->undecrypted_records_ = 0;
+      s->Record(kTlMessage, 0, static_cast<uint16_t>(type), body, seq);
     }
-    s->Record(kTlMessage, write_p ? 1 : 0, static_cast<uint16_t>(type), body, seq);
   } else if (content_type == SSL3_RT_CHANGE_CIPHER_SPEC) {
     if (write_p) {
       s->last_sent_ = 256;
@@ -687,7 +728,18 @@ void SessionHandle::Fail(int ssl_error, ErrorList errors) {
   // Retransmissions exhausted: OpenSSL may hit this inside any call (a timer
   // under 15 ms counts as expired at once), not only in HandleTimer.
   for (const ErrorEntry& e : errors) {
-    if (e.lib == ERR_LIB_SSL && e.reason_code == SSL_R_READ_TIMEOUT_EXPIRED) timed_out_ = true;
+    if (e.lib == ERR_LIB_SSL && e.reason_code == SSL_R_READ_TIMEOUT_EXPIRED) {
+      timed_out_ = true;
+      // The timer callback of this last expiry counted a retransmission that
+      // OpenSSL then did not make: it gave up instead (dtls1_check_timeout_num).
+      if (step_timer_retransmits_ > 0) step_timer_retransmits_--;
+      size_t last = (timeline_next_ + kTimelineCapacity - 1) % kTimelineCapacity;
+      if (!timeline_.empty() && last < timeline_.size() && timeline_[last].kind == kTlRetransmit) {
+        timeline_next_ = last;  // the failed-state row below takes its slot
+        timeline_total_--;
+        if (!timeline_wrapped_) timeline_.pop_back();
+      }
+    }
   }
   failure_errors_ = std::move(errors);
   Record(kTlState, 0, kStFailed, 0, 0);
@@ -726,6 +778,9 @@ bool SessionHandle::DriveHandshake() {
     if (!connected_) {
       connected_ = true;
       step_connected_ = true;
+      uint32_t negotiated = (SSL_get_extms_support(ssl) == 1 ? 1u : 0u) | (hello_etm_ == 1 ? 2u : 0u) |
+                            (SSL_session_reused(ssl) == 1 ? 4u : 0u);
+      Record(kTlNegotiated, 0, 0, 0, 0, negotiated);
       Record(kTlState, 0, kStConnected, 0, 0);
     }
     return true;
@@ -750,6 +805,8 @@ bool SessionHandle::Listen() {
   }
   BIO_ADDR* client = BIO_ADDR_new();
   ClearQueue();
+  // DTLSv1_listen reports the ClientHello to the message callback, and so
+  // does SSL_do_handshake when it processes it: record it once.
   in_listen_ = true;
   int r = client != nullptr ? DTLSv1_listen(ssl_.get(), client) : -1;
   in_listen_ = false;
@@ -812,6 +869,7 @@ void SessionHandle::Feed(const uint8_t* data, size_t len) {
   bio_state_.in_data = data;
   bio_state_.in_len = len;
   bio_state_.in_pending = true;
+  if (!connected_) NoteRecords(data, len, 0);
   bool ok = true;
   if (listen_pending_) ok = Listen();
   if (ok && !connected_) ok = DriveHandshake();
@@ -951,6 +1009,12 @@ void SessionHandle::EndOps(uint32_t ops) {
   // the peer repeated its own (our final flight) counts once.
   retransmits_ += step_timer_retransmits_;
   if (step_retransmitted_ && step_timer_retransmits_ == 0) retransmits_++;
+  // The timeline notes our own handshake records (fragments, epochs).
+  if (started_ && (!connected_ || step_connected_)) {
+    for (const Arena::Item& it : arena_->items()) {
+      if (it.kind == Arena::kDatagram) NoteRecords(arena_->data() + it.offset, it.length, 1);
+    }
+  }
 }
 
 // ---- handshake steps on the thread pool --------------------------------------
@@ -1148,6 +1212,7 @@ Napi::Value SessionHandle::BuildResult(Napi::Env env) {
     err.Set("verifyMessage", Napi::String::New(env, X509_verify_cert_error_string(vr)));
     err.Set("lastSent", Napi::Number::New(env, last_sent_));
     err.Set("lastReceived", Napi::Number::New(env, last_received_));
+    err.Set("undecryptedRecords", Napi::Number::New(env, static_cast<double>(undecrypted_records_)));
     rare_object().Set("error", err);
   }
   if (rare.IsEmpty()) return env.Undefined();
@@ -1288,25 +1353,33 @@ Napi::Value SessionHandle::Stats(const Napi::CallbackInfo& info) {
   o.Set("dropped", Napi::Number::New(env, static_cast<double>(dropped_)));
   o.Set("messagesIn", Napi::Number::New(env, static_cast<double>(messages_in_)));
   o.Set("messagesOut", Napi::Number::New(env, static_cast<double>(messages_out_)));
+  o.Set("undecryptedRecords", Napi::Number::New(env, static_cast<double>(undecrypted_records_)));
   return o;
 }
 
 Napi::Value SessionHandle::Timeline(const Napi::CallbackInfo& info) {
   JobLock lock(this);
   Napi::Env env = info.Env();
+  // timeline(since): only the events numbered `since` and later (that are still in the ring).
+  uint64_t since = info.Length() > 0 && info[0].IsNumber() ? static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()) : 0;
   size_t n = timeline_.size();
-  Napi::Array out = Napi::Array::New(env, n);
+  uint64_t first = timeline_total_ - n;  // number of the oldest event kept
+  size_t skip = since > first ? static_cast<size_t>(std::min<uint64_t>(since - first, n)) : 0;
+  Napi::Array out = Napi::Array::New(env, n - skip);
   size_t start = timeline_wrapped_ ? timeline_next_ : 0;
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = skip; i < n; i++) {
     const TimelineEntry& e = timeline_[(start + i) % n];
-    Napi::Array row = Napi::Array::New(env, 6);
+    Napi::Array row = Napi::Array::New(env, 9);
     row.Set(0u, Napi::Number::New(env, e.t));
     row.Set(1u, Napi::Number::New(env, e.kind));
     row.Set(2u, Napi::Number::New(env, e.dir));
     row.Set(3u, Napi::Number::New(env, e.type));
     row.Set(4u, Napi::Number::New(env, e.len));
     row.Set(5u, Napi::Number::New(env, e.seq));
-    out.Set(static_cast<uint32_t>(i), row);
+    row.Set(6u, Napi::Number::New(env, e.a));
+    row.Set(7u, Napi::Number::New(env, e.b));
+    row.Set(8u, Napi::Number::New(env, static_cast<double>(first + i)));
+    out.Set(static_cast<uint32_t>(i - skip), row);
   }
   return out;
 }

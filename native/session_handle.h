@@ -61,6 +61,8 @@ class SessionHandle : public Napi::ObjectWrap<SessionHandle> {
     uint16_t type;  // handshake type / alert code / state
     uint32_t len;   // message length / alert level
     uint32_t seq;   // handshake message_seq
+    uint32_t a;     // fragment: offset; message: 1 when resent; negotiated: EMS | ETM << 1 | resumed << 2
+    uint32_t b;     // fragment: length of the whole message
   };
 
   // A handshake step on the libuv thread pool (DESIGN §6), see StepAsync.
@@ -116,7 +118,9 @@ class SessionHandle : public Napi::ObjectWrap<SessionHandle> {
   bool SessionAcceptable(SSL_SESSION* sess) const;
   void ApplyResumptionPolicy();
   void ApplyVerifyMode();
-  void Record(uint8_t kind, uint8_t dir, uint16_t type, uint32_t len, uint32_t seq);
+  void Record(uint8_t kind, uint8_t dir, uint16_t type, uint32_t len, uint32_t seq, uint32_t a = 0, uint32_t b = 0);
+  // Flight recorder: the handshake fragments (and later-epoch records) a datagram carries.
+  void NoteRecords(const uint8_t* p, size_t n, uint8_t dir);
   Napi::Value BuildResult(Napi::Env env);
   void EnsureAlive(Napi::Env env) const;
 
@@ -167,7 +171,6 @@ class SessionHandle : public Napi::ObjectWrap<SessionHandle> {
   // sets the handshake sequence numbers a HelloVerifyRequest exchange implies,
   // and VerifyCookie accepts exactly this cookie.
   bool listen_pending_ = false;
-  bool in_listen_ = false;
   std::vector<uint8_t> listen_cookie_;
 
   // PSK: a client's identity and key; a server's JS callback (identity → key)
@@ -193,6 +196,13 @@ class SessionHandle : public Napi::ObjectWrap<SessionHandle> {
   std::vector<TimelineEntry> timeline_;
   size_t timeline_next_ = 0;
   bool timeline_wrapped_ = false;
+  uint64_t timeline_total_ = 0;  // events ever recorded (timeline(since) counts from here)
+  // Records of a later epoch that arrived during the handshake since we last
+  // received a Finished: OpenSSL drops records it cannot decrypt without a
+  // word, so a handshake that stalls while these keep coming points to a
+  // key or transcript mismatch rather than to packet loss.
+  uint64_t undecrypted_records_ = 0;
+  bool in_listen_ = false;  // inside DTLSv1_listen (see Listen)
   std::chrono::steady_clock::time_point created_;
 
   // stats

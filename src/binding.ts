@@ -31,6 +31,8 @@ export interface NativeFailure {
   verifyMessage: string;
   lastSent: number;
   lastReceived: number;
+  /** records of a later epoch received during the handshake since the last Finished we received */
+  undecryptedRecords: number;
 }
 
 /**
@@ -78,9 +80,16 @@ export interface NativeStats {
   messagesIn: number;
   /** application messages sent */
   messagesOut: number;
+  /**
+   * Records of the peer's next epoch that arrived during the handshake and never yielded its Finished (OpenSSL
+   * drops records it cannot decrypt silently): non-zero in a stalled handshake means a key or transcript
+   * mismatch, not packet loss.
+   */
+  undecryptedRecords: number;
 }
 
-export type NativeTimelineRow = [at: number, kind: number, dir: number, type: number, len: number, seq: number];
+/** a, b: fragment offset and message length; message: a = 1 when resent; negotiated: a = EMS | ETM << 1 | resumed << 2 */
+export type NativeTimelineRow = [at: number, kind: number, dir: number, type: number, len: number, seq: number, a: number, b: number, index: number];
 
 export interface NativeFingerprint {
   algorithm: string;
@@ -133,6 +142,8 @@ export interface NativeSessionOptions {
 export interface NativeContext {
   ciphers(): string[];
   liveSessions(): number;
+  /** signs `nonce` with the context's in-memory private key and verifies it with its certificate */
+  checkKey(nonce: Uint8Array): { ok: boolean; detail: string; keyType?: string; errors: NativeErrorEntry[] };
 }
 
 export interface NativeSession {
@@ -146,7 +157,8 @@ export interface NativeSession {
   getSession(): Buffer | undefined;
   exportKeyingMaterial(length: number, label: string, context?: Uint8Array): Buffer;
   stats(): NativeStats;
-  timeline(): NativeTimelineRow[];
+  /** the recorder's events, or only those numbered `since` and later */
+  timeline(since?: number): NativeTimelineRow[];
 }
 
 export interface NativeBinding {

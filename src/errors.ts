@@ -1,4 +1,5 @@
-import type { Explanation } from './explain';
+// explain.ts imports from this module too; explainWith is only called at run time, after both have loaded.
+import { explainWith, type Explanation } from './explain';
 
 /** One entry of OpenSSL's error queue, oldest first. */
 export interface OpenSSLErrorEntry {
@@ -157,8 +158,8 @@ export class DtlsError extends Error {
   library?: string;
   /** the reason of the deciding entry, e.g. 'no shared cipher' */
   reason?: string;
-  /** what the failing OpenSSL path means and what to check */
-  explanation?: Explanation;
+  /** what the deciding entry means and what to check (every DtlsError has one) */
+  explanation: Explanation;
   /** the certificate verification result, when a certificate check failed */
   verifyResult?: {
     /** X509_V_* number */
@@ -182,8 +183,7 @@ export class DtlsError extends Error {
     }
     this.code = options.code ?? (last !== undefined ? nodeStyleCode(last) : 'ERR_DTLS_INTERNAL');
     if (options.alert !== undefined) this.alert = options.alert;
-    if (options.explanation !== undefined) this.explanation = options.explanation;
-    else if (options.alert !== undefined) this.explanation = options.alert.explanation;
+    this.explanation = options.explanation ?? options.alert?.explanation ?? explainWith(this.opensslErrors, { code: this.code });
   }
 }
 

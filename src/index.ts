@@ -17,6 +17,8 @@ export { DtlsError } from './errors';
 export type { DtlsAlert, DtlsErrorCode, DtlsErrorOptions, OpenSSLErrorEntry } from './errors';
 export { explain } from './explain';
 export type { Explanation } from './explain';
+export type { KeyHealthOptions, KeyHealthReport } from './keyhealth';
+export type { PeerCertificateSummary } from './diagnostics';
 export { fingerprint, generateCertificate, isDtlsPacket } from './certificate';
 export type { Fingerprint, FingerprintAlgorithm, KeyType } from './certificate';
 export { SRTP_PROFILES } from './srtp';

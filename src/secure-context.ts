@@ -1,6 +1,7 @@
 import * as tls from 'node:tls';
 
 import { binding, type NativeContext, type NativeContextOptions } from './binding';
+import { KeyHealthMonitor, validateKeyHealth, type KeyHealthOptions, type KeyHealthReport } from './keyhealth';
 import { invalidArgType, invalidArgValue, outOfRange } from './errors';
 import { encodeSrtpProfiles, type SrtpProfile } from './srtp';
 import { validateBoolean, validateFunction, validateObject, validateOneOf, validateString, validateStringOrBytes } from './validate';
@@ -39,6 +40,13 @@ export interface ContextOptions {
   alpnProtocols?: Array<string | Buffer>;
   /** RFC 7627 extended master secret (default true; false removes the extension) */
   extendedMasterSecret?: boolean;
+  /** append NSS key-log lines of every session on this context to this file (Wireshark decrypts captures with it) */
+  keylogFile?: string;
+  /**
+   * key self-test: after `failures` handshakes in `windowMs` fail in a way that implicates our private key,
+   * sign and verify a nonce with it and emit 'keyhealth' (default { failures: 3, windowMs: 60000 }; false: off)
+   */
+  keyHealth?: KeyHealthOptions | false;
   /** DTLS-SRTP (RFC 5764) profiles, OpenSSL names, in preference order; sessions then require one (see requireSrtp) */
   srtpProfiles?: readonly SrtpProfile[];
   /** client: pre-shared key (RFC 4279); PSK suites are then offered first */
@@ -92,6 +100,12 @@ export function pskConfig(options: ContextOptions): PskConfig {
 
 const VERSIONS: Record<DtlsVersion, number> = { DTLSv1: 0xfeff, 'DTLSv1.2': 0xfefd };
 const kNative = Symbol('openssl-dtls.native');
+const kKeyHealth = Symbol('openssl-dtls.keyHealth');
+
+/** @internal the context's key self-test, when it has one */
+export function keyHealthOf(ctx: SecureContext): KeyHealthMonitor | undefined {
+  return ctx[kKeyHealth];
+}
 const kPsk = Symbol('openssl-dtls.psk');
 
 /** A configured OpenSSL SSL_CTX, shared by any number of sessions. */
@@ -103,19 +117,32 @@ export class SecureContext {
   readonly rejectUnauthorized: boolean;
   /** whether servers on this context ask clients for a certificate */
   readonly requestCert: boolean;
+  /** where sessions on this context append their NSS key-log lines, if anywhere */
+  readonly keylogFile: string | undefined;
+  /** @internal the key self-test of this context (undefined: off, or no key) */
+  [kKeyHealth]: KeyHealthMonitor | undefined;
   /** @internal */
   readonly [kPsk]: PskConfig;
   /** the DTLS-SRTP profiles offered or accepted, in preference order (empty: no use_srtp) */
   readonly srtpProfiles: readonly SrtpProfile[];
 
   /** @internal use createSecureContext() */
-  constructor(native: NativeContext, policy: { rejectUnauthorized: boolean; requestCert: boolean; srtpProfiles?: readonly SrtpProfile[] }, psk: PskConfig = {}) {
+  constructor(native: NativeContext, policy: { rejectUnauthorized: boolean; requestCert: boolean; keylogFile?: string; srtpProfiles?: readonly SrtpProfile[] }, psk: PskConfig = {}) {
     this.#native = native;
     this[kNative] = native;
     this[kPsk] = psk;
     this.rejectUnauthorized = policy.rejectUnauthorized;
     this.requestCert = policy.requestCert;
+    this.keylogFile = policy.keylogFile;
     this.srtpProfiles = Object.freeze([...(policy.srtpProfiles ?? [])]);
+  }
+
+  /**
+   * Runs the key self-test now: signs a nonce with the private key this context holds in memory and verifies
+   * it with its certificate. `ok: false` means every handshake that needs the key will fail.
+   */
+  checkKey(): KeyHealthReport {
+    return new KeyHealthMonitor(this.#native).check();
   }
 
   /** How many sessions use this context and have not been closed or destroyed. */
@@ -221,12 +248,17 @@ export function nativeContextOptions(options: ContextOptions): NativeContextOpti
  */
 export function createSecureContext(options: ContextOptions = {}): SecureContext {
   const nativeOptions = nativeContextOptions(options);
+  if (options.keylogFile !== undefined) validateString(options.keylogFile, 'options.keylogFile');
+  const keyHealth = validateKeyHealth(options.keyHealth);
   const psk = pskConfig(options);
   const native = new binding.ContextHandle(nativeOptions);
-  return new SecureContext(native, {
+  const ctx = new SecureContext(native, {
     rejectUnauthorized: options.rejectUnauthorized !== false,
     requestCert: options.requestCert === true,
+    ...(options.keylogFile !== undefined ? { keylogFile: options.keylogFile } : {}),
     ...(options.srtpProfiles !== undefined ? { srtpProfiles: options.srtpProfiles } : {}),
   }, psk);
+  ctx[kKeyHealth] = keyHealth !== false && nativeOptions.key !== undefined ? new KeyHealthMonitor(native, keyHealth) : undefined;
+  return ctx;
 }
 

@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 
 import { DtlsError, invalidArgType, invalidState } from './errors';
+import type { KeyHealthReport } from './keyhealth';
 import { createSecureContext, SecureContext, type ContextOptions } from './secure-context';
 import { kListenCookie, type InternalSessionOptions, type SessionOptions } from './session';
 import { DatagramLink, DtlsSocket, SendCounter } from './socket';
@@ -104,6 +105,8 @@ export interface DtlsServerEvents {
    * never an unhandled 'error' for a peer's failure
    */
   tlsClientError: [err: DtlsError, remote: RemoteInfo];
+  /** the key self-test ran after repeated handshake failures that implicate the server key (ContextOptions.keyHealth) */
+  keyhealth: [report: KeyHealthReport, remote: RemoteInfo];
   /** the server closed */
   close: [];
   /** the UDP socket failed */
@@ -498,6 +501,7 @@ export class DtlsServer extends EventEmitter {
     socket.on('error', (err: DtlsError) => {
       if (!established || socket.listenerCount('error') === 1) this.emit('tlsClientError', err, remote);
     });
+    socket.on('keyhealth', (report: KeyHealthReport) => this.emit('keyhealth', report, remote));
     return socket;
   }
 

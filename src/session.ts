@@ -18,12 +18,23 @@ import {
   type NativeSessionOptions,
   type NativeStats,
   type NativeStepRare,
-  type NativeTimelineRow,
 } from './binding';
 import { parseFingerprint, type Fingerprint } from './certificate';
+import {
+  DEBUG_ENABLED,
+  debugEvents,
+  KeylogFile,
+  lastFlightBefore,
+  sessionLabel,
+  summarizeCertificate,
+  timelineEvent,
+  type PeerCertificateSummary,
+  type TimelineEvent,
+} from './diagnostics';
 import { DtlsError, invalidArgType, invalidArgValue, invalidState, outOfRange, type DtlsAlert } from './errors';
 import { explainWith } from './explain';
-import { createSecureContext, nativeContextOf, pskConfig, pskOf, SecureContext, type ContextOptions, type PskConfig } from './secure-context';
+import { implicatesOurKey, type KeyHealthReport } from './keyhealth';
+import { createSecureContext, keyHealthOf, nativeContextOf, pskConfig, pskOf, SecureContext, type ContextOptions, type PskConfig } from './secure-context';
 import { copySrtpKeys, isSrtpProfile, splitSrtpKeyingMaterial, SRTP_EXPORTER_LABEL, srtpKeyingMaterialLength, type SrtpKeys } from './srtp';
 import {
   isBytes,
@@ -139,57 +150,7 @@ export interface SessionStats extends NativeStats {
   handshakeMs?: number;
 }
 
-/**
- * One entry of a session's flight recorder ({@link DtlsSession.timeline}); `at` is in ms since the session
- * was created. The recorder keeps the latest 256 entries.
- */
-export type TimelineEvent =
-  | {
-      /** ms since the session was created */
-      at: number;
-      /** a handshake message (or ChangeCipherSpec) went by */
-      type: 'message';
-      /** 'out': we sent it; 'in': we received it */
-      direction: 'in' | 'out';
-      /** e.g. 'ClientHello', 'HelloVerifyRequest', 'ChangeCipherSpec', 'Finished' */
-      message: string;
-      /** the message body's length in bytes */
-      length: number;
-      /** the DTLS handshake message_seq (0 for ChangeCipherSpec) */
-      seq: number;
-    }
-  | {
-      /** ms since the session was created */
-      at: number;
-      /** an alert went by */
-      type: 'alert';
-      /** 'sent' by us or 'received' from the peer */
-      direction: 'sent' | 'received';
-      /** a fatal alert ends the session */
-      level: 'warning' | 'fatal';
-      /** the RFC name, e.g. 'handshake_failure' */
-      description: string;
-    }
-  | {
-      /** ms since the session was created */
-      at: number;
-      /** a flight was resent after a retransmission timeout */
-      type: 'retransmit';
-    }
-  | {
-      /** ms since the session was created */
-      at: number;
-      /** the retransmission timer fired */
-      type: 'timer';
-    }
-  | {
-      /** ms since the session was created */
-      at: number;
-      /** the session changed state */
-      type: 'state';
-      /** the state entered */
-      state: SessionState;
-    };
+export type { PeerCertificateSummary, TimelineEvent } from './diagnostics';
 
 /** The events of a {@link DtlsSession} and their arguments. */
 export interface DtlsSessionEvents {
@@ -205,6 +166,8 @@ export interface DtlsSessionEvents {
   close: [];
   /** an NSS key-log line (for Wireshark), produced only while a listener is attached */
   keylog: [line: Buffer];
+  /** the key self-test ran after repeated failures that implicate our private key (see ContextOptions.keyHealth) */
+  keyhealth: [report: KeyHealthReport];
 }
 
 /** @internal the socket layer's hooks into a session (not part of the public API) */
@@ -290,6 +253,14 @@ export class DtlsSession extends EventEmitter {
   #droppedLocally = 0;
   #signal: AbortSignal | undefined;
   #onAbort: (() => void) | undefined;
+  #keylogFile: KeylogFile | undefined;
+  #context: SecureContext;
+  /** the peer certificate as the 'negotiated' event shows it: made when a timeline is read, judged at connectedAt */
+  #peerCertificate: PeerCertificateSummary | undefined;
+  #connectedAt = 0;
+  /** NODE_DEBUG=dtls: this session's name in the trace, and the next recorder event to print */
+  #debugLabel: string | undefined;
+  #debugNext = 0;
   /** inside handle.step(): the native session must not be freed until it returns */
   #stepping = false;
   #destroyAfterStep: NativeSession | undefined;
@@ -404,14 +375,22 @@ export class DtlsSession extends EventEmitter {
     if (options.offloadHandshake !== undefined) validateBoolean(options.offloadHandshake, 'options.offloadHandshake');
     this.#offload = options.offloadHandshake === true && native.pskCallback === undefined;
     if (this.#offload) this.#onJobDone = (rare) => this.#jobDone(rare);
+    const keylogFile = options.keylogFile ?? context.keylogFile;
+    if (keylogFile !== undefined) {
+      validateString(keylogFile, 'options.keylogFile');
+      this.#keylogFile = new KeylogFile(keylogFile);
+      native.keylog = true;
+    }
+    this.#context = context;
     this.#handle = new binding.SessionHandle(nativeContextOf(context), native);
+    if (DEBUG_ENABLED) this.#debugLabel = sessionLabel(this.#role);
 
-    // Keylog lines are produced only while someone listens.
+    // Keylog lines are produced only while someone listens (or a keylogFile takes them).
     this.on('newListener', (event: string | symbol) => {
       if (event === 'keylog' && this.#handle !== null) this.#handle.setKeylog(true);
     });
     this.on('removeListener', (event: string | symbol) => {
-      if (event === 'keylog' && this.listenerCount('keylog') === 0 && this.#handle !== null) this.#handle.setKeylog(false);
+      if (event === 'keylog' && this.listenerCount('keylog') === 0 && this.#keylogFile === undefined && this.#handle !== null) this.#handle.setKeylog(false);
     });
 
     if (this.#signal !== undefined) {
@@ -607,7 +586,15 @@ export class DtlsSession extends EventEmitter {
 
   /** The bounded flight recorder: handshake messages, retransmissions, alerts, state changes. */
   timeline(): TimelineEvent[] {
-    return (this.#handle ?? this.#retired!).timeline().map(timelineEvent);
+    const cert = this.#certificateSummary();
+    return (this.#handle ?? this.#retired!).timeline().map((row) => timelineEvent(row, this.#info, cert));
+  }
+
+  // Off the hot path: nothing about the certificate is read unless a timeline is.
+  #certificateSummary(): PeerCertificateSummary | undefined {
+    const cert = this.#info?.peerCertificate;
+    if (this.#peerCertificate === undefined && cert !== undefined) this.#peerCertificate = summarizeCertificate(cert, this.#connectedAt);
+    return this.#peerCertificate;
   }
 
   // ---- internals ------------------------------------------------------------
@@ -622,8 +609,11 @@ export class DtlsSession extends EventEmitter {
         this.#failAfterHandshake(
           new DtlsError(`the remote fingerprints were not set within ${this.#handshakeTimeoutMs} ms (the DTLS handshake itself completed)`, { code: 'ERR_DTLS_HANDSHAKE_TIMEOUT' }),
         );
-      } else if (this.#state === 'connecting') {
-        this.#fail(new DtlsError(`the DTLS handshake did not complete within ${this.#handshakeTimeoutMs} ms`, { code: 'ERR_DTLS_HANDSHAKE_TIMEOUT' }));
+      } else if (this.#state === 'connecting' && this.#handle !== null) {
+        // No alert and nothing queued: what arrived meanwhile tells loss from a key mismatch.
+        const stats = this.#handle.stats();
+        const explanation = explainWith([], { timedOut: true, datagramsIn: stats.datagramsIn, undecryptedRecords: stats.undecryptedRecords, role: this.#role });
+        this.#fail(new DtlsError(`the DTLS handshake did not complete within ${this.#handshakeTimeoutMs} ms`, { code: 'ERR_DTLS_HANDSHAKE_TIMEOUT', explanation }));
       }
     }, this.#handshakeTimeoutMs);
   }
@@ -718,6 +708,16 @@ export class DtlsSession extends EventEmitter {
       }
     }
     this.#process(handle, flags, timeout, datagrams, messages, rare);
+    if (DEBUG_ENABLED) this.#debugFlush(handle);
+  }
+
+  /** NODE_DEBUG=dtls: prints the recorder events this session has not printed yet. */
+  #debugFlush(handle: NativeSession): void {
+    const rows = handle.timeline(this.#debugNext);
+    if (rows.length === 0) return;
+    this.#debugNext = rows[rows.length - 1]![8] + 1;
+    const cert = this.#certificateSummary();
+    debugEvents(this.#debugLabel ?? this.#role, rows.map((row) => timelineEvent(row, this.#info, cert)));
   }
 
   // One job per session: a datagram arriving during a thread-pool step waits
@@ -775,7 +775,13 @@ export class DtlsSession extends EventEmitter {
 
     if (this.#state === 'connecting' && (flags & FLAG_FAILED) === 0) this.#armTimer(timeout);
 
-    if (rare?.keylog !== undefined) for (const line of rare.keylog) this.emit('keylog', Buffer.from(`${line}\n`, 'latin1'));
+    if (rare?.keylog !== undefined) {
+      for (const line of rare.keylog) {
+        const b = Buffer.from(`${line}\n`, 'latin1');
+        this.#keylogFile?.write(b);
+        this.emit('keylog', b);
+      }
+    }
     if (announce && this.#state === 'connected' && this.#handle === handle) this.#announce();
     if (messages !== undefined) {
       for (const m of messages) {
@@ -789,15 +795,21 @@ export class DtlsSession extends EventEmitter {
         this.emit('message', m);
       }
     }
-    const alerts = rare?.alerts !== undefined ? rare.alerts.map((a) => this.#alert(a)) : [];
+    const alerts = rare?.alerts !== undefined ? rare.alerts.map((a) => this.#alert(a, handle)) : [];
     for (const a of alerts) this.emit('alert', a);
+    // A failure that points at our own private key counts towards the context's key self-test.
+    for (const a of alerts) {
+      const why = implicatesOurKey(a);
+      const report = why !== undefined ? keyHealthOf(this.#context)?.note(why) : undefined;
+      if (report !== undefined) this.emit('keyhealth', report);
+    }
 
     if (sendError !== undefined && this.#handle !== null) {
       this.#fail(new DtlsError(`the send callback threw: ${(sendError as Error)?.message ?? String(sendError)}`, { code: 'ERR_DTLS_SEND_FAILED', cause: sendError }));
       return;
     }
     if (rare?.error !== undefined && this.#handle !== null) {
-      this.#fail(this.#failure(rare.error, flags, alerts));
+      this.#fail(this.#failure(rare.error, flags, alerts, handle));
       return;
     }
     if ((flags & FLAG_PEER_CLOSED) !== 0 && this.#handle !== null) {
@@ -825,6 +837,7 @@ export class DtlsSession extends EventEmitter {
       handshakeMs: this.#handshakeMs,
     };
     if (n.peerCertificate !== undefined) info.peerCertificate = new X509Certificate(n.peerCertificate);
+    this.#connectedAt = Date.now();
     if (n.srtpProfile !== undefined && isSrtpProfile(n.srtpProfile)) {
       const material = handle.exportKeyingMaterial(srtpKeyingMaterialLength(n.srtpProfile), SRTP_EXPORTER_LABEL);
       info.srtpKeys = splitSrtpKeyingMaterial(n.srtpProfile, material, this.#role);
@@ -870,7 +883,7 @@ export class DtlsSession extends EventEmitter {
     this.#fail(err);
   }
 
-  #alert(a: NativeAlert): DtlsAlert {
+  #alert(a: NativeAlert, handle: NativeSession): DtlsAlert {
     const description = alertDescription(a.code);
     const opensslErrors = a.errors;
     const alert: DtlsAlert = {
@@ -897,12 +910,16 @@ export class DtlsSession extends EventEmitter {
       description,
       verifyResult: alert.verifyResult,
       lastMessageSent: alert.lastMessageSent,
+      lastMessageReceived: alert.lastMessageReceived,
       role: this.#role,
+      negotiated: alert.negotiated,
+      // The peer judged what we sent last: explain its alert from that flight.
+      ...(a.sent ? {} : { lastFlight: lastFlightBefore(handle.timeline(), a.code) }),
     });
     return alert;
   }
 
-  #failure(f: NativeFailure, flags: number, alerts: DtlsAlert[]): DtlsError {
+  #failure(f: NativeFailure, flags: number, alerts: DtlsAlert[], handle: NativeSession): DtlsError {
     const opensslErrors = f.errors;
     const fatal = alerts.find((a) => a.level === 'fatal');
     const verifyResult = f.verifyResult !== 0 ? { code: f.verifyResult, message: f.verifyMessage } : undefined;
@@ -935,7 +952,16 @@ export class DtlsSession extends EventEmitter {
       message = err.message;
     }
     if (this.#state === 'connected' && fatal === undefined && code !== 'ERR_DTLS_HANDSHAKE_TIMEOUT') message = message.replace('handshake ', '');
-    const explanation = fatal?.explanation ?? explainWith(opensslErrors, { verifyResult });
+    const explanation =
+      fatal?.explanation ??
+      explainWith(opensslErrors, {
+        verifyResult,
+        role: this.#role,
+        timedOut: (flags & FLAG_TIMED_OUT) !== 0,
+        undecryptedRecords: f.undecryptedRecords,
+        datagramsIn: handle.stats().datagramsIn,
+        sslError: f.sslError,
+      });
     const pskError = this.#pskProblem.error;
     if (pskError !== undefined) message += ` (pskCallback: ${(pskError as Error)?.message ?? String(pskError)})`;
     const err = new DtlsError(message, {
@@ -985,6 +1011,7 @@ export class DtlsSession extends EventEmitter {
     this.#held = [];
     if (this.#stepping) this.#destroyAfterStep = handle;
     else handle.destroy();
+    if (DEBUG_ENABLED) this.#debugFlush(handle);
     this.#state = state;
     this.#error = err;
     const waiters = this.#waiters.splice(0);
@@ -1009,25 +1036,6 @@ function lateMismatch(): DtlsError {
 
 function matchesAny(cert: X509Certificate, fps: Array<{ algorithm: string; digest: Buffer }>): boolean {
   return fps.some((f) => createHash(f.algorithm.toLowerCase()).update(cert.raw).digest().equals(f.digest));
-}
-
-const STATE_BY_CODE: Record<number, SessionState> = { 1: 'connecting', 2: 'connected', 3: 'failed', 4: 'closed' };
-
-function timelineEvent(row: NativeTimelineRow): TimelineEvent {
-  const [at, kind, dir, type, len, seq] = row;
-  switch (kind) {
-    case 0:
-    case 1:
-      return { at, type: 'message', direction: dir === 1 ? 'out' : 'in', message: messageName(type) ?? String(type), length: len, seq };
-    case 2:
-      return { at, type: 'alert', direction: dir === 1 ? 'sent' : 'received', level: len === 2 ? 'fatal' : 'warning', description: alertDescription(type) };
-    case 3:
-      return { at, type: 'retransmit' };
-    case 4:
-      return { at, type: 'state', state: STATE_BY_CODE[type] ?? 'new' };
-    default:
-      return { at, type: 'timer' };
-  }
 }
 
 // Typed events for DtlsSession.

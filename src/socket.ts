@@ -117,6 +117,8 @@ export interface DtlsSocketEvents {
   close: [];
   /** an NSS key-log line, while a listener is attached */
   keylog: [line: Buffer];
+  /** the key self-test ran after repeated failures that implicate our private key (ContextOptions.keyHealth) */
+  keyhealth: [report: import('./keyhealth').KeyHealthReport];
 }
 
 /**

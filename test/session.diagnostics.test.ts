@@ -1,9 +1,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import * as path from 'node:path';
 
-import { explain, opensslVersion, type OpenSSLErrorEntry } from '../lib/index.js';
+import { explain, type OpenSSLErrorEntry } from '../lib/index.js';
 import { makePair } from './support/pair';
 
 test('keylog lines are NSS format, one per secret, and only while a listener is attached', async () => {
@@ -85,28 +83,4 @@ test('explain() gives an honest generic answer for a path it does not know', () 
   assert.match(x.meaning, /ssl\/statem\/statem_new\.c:77/);
   assert.deepEqual(x.likelyCauses, []);
   assert.equal(explain([]).path, 'unknown');
-});
-
-test(`dtls-probe selftest exits 0 and shows each failure's OpenSSL path (${opensslVersion})`, () => {
-  const cli = path.join(__dirname, '..', 'lib', 'cli', 'dtls-probe.js');
-  const human = spawnSync(process.execPath, [cli, 'selftest'], { encoding: 'utf8', timeout: 60_000 });
-  assert.equal(human.status, 0, human.stdout + human.stderr);
-  assert.match(human.stdout, /PASS {2}clean handshake/);
-  assert.match(human.stdout, /tls_post_process_client_hello \/ no shared cipher \/ ssl\/statem\/statem_srvr\.c:\d+/);
-  assert.match(human.stdout, /verify {4}50 application verification failure/);
-  assert.match(human.stdout, /^4 passed, 0 failed$/m);
-  assert.doesNotMatch(human.stdout, /\u001b\[/, 'no colors when stdout is not a TTY');
-
-  const json = spawnSync(process.execPath, [cli, 'selftest', '--json'], { encoding: 'utf8', timeout: 60_000 });
-  assert.equal(json.status, 0, json.stderr);
-  const report = JSON.parse(json.stdout) as { passed: number; failed: number; scenarios: Array<{ ok: boolean; name: string; alert?: { sender: string; opensslErrors: OpenSSLErrorEntry[] } | null }> };
-  assert.equal(report.failed, 0);
-  assert.equal(report.scenarios.length, 4);
-  const nsc = report.scenarios.find((s) => s.name === 'no shared cipher');
-  assert.equal(nsc?.alert?.sender, 'server');
-  assert.equal(nsc?.alert?.opensslErrors.at(-1)?.function, 'tls_post_process_client_hello');
-
-  const bad = spawnSync(process.execPath, [cli, 'frobnicate'], { encoding: 'utf8', timeout: 10_000 });
-  assert.equal(bad.status, 2);
-  assert.match(bad.stderr, /unknown command/);
 });
