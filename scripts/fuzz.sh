@@ -10,7 +10,7 @@
 # is printed. The working corpus persists in .tmp/fuzz/corpus/<target> (longer local runs build on it).
 #
 # Environment: DTLS_FUZZ_JOBS=<n> runs n target processes at once (default 1); DTLS_FUZZ_FLAGS adds
-# libFuzzer flags.
+# libFuzzer flags; DTLS_FUZZ_COVERAGE=1 then reports the corpora's line coverage of native/ (needs llvm).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -167,3 +167,36 @@ END=$(date +%s)
 say "fuzzing took $(( END - RUN_START )) s, $(( END - START )) s in all"
 [ "${#failed[@]}" = 0 ] || die "target(s) failed: ${failed[*]} (logs: $out/logs/, inputs: $out/artifacts/)"
 say "no crash, leak, timeout or invariant violation"
+
+# ---- coverage (DTLS_FUZZ_COVERAGE=1) ----------------------------------------------------------------
+# Line and branch coverage of our native code by each target's corpus (seeds + what this run found):
+# the same sources built with clang's source-based coverage instead of the sanitizers, every corpus
+# input run once.
+[ "${DTLS_FUZZ_COVERAGE:-0}" = 1 ] || exit 0
+command -v llvm-profdata >/dev/null && command -v llvm-cov >/dev/null || die "coverage needs llvm-profdata and llvm-cov (apt-get install llvm)"
+cov_dir="$out/coverage"
+rm -rf "$cov_dir"
+mkdir -p "$cov_dir/obj"
+cov_flags=(-fprofile-instr-generate -fcoverage-mapping)
+for src in native/datagram_bio.cc "$gen/session_handle.cc" "$gen/openssl_error.cc" native/fuzz/harness.cc native/fuzz/determinism.cc; do
+  extra=("${addon_api[@]}")
+  [ "$src" = native/fuzz/determinism.cc ] && extra=()
+  "$CXX" "${base[@]}" "${cov_flags[@]}" -Wno-unused-const-variable "${extra[@]}" -c "$src" -o "$cov_dir/obj/$(basename "$src" .cc).o"
+done
+profiles=()
+for t in "${targets[@]}"; do
+  "$CXX" "${base[@]}" "${cov_flags[@]}" -fsanitize=fuzzer -DDTLS_FUZZ_TARGET="$t" native/fuzz/dtls_fuzzer.cc "$cov_dir"/obj/*.o \
+    "${libs[@]}" -o "$cov_dir/cov_$t"
+  LLVM_PROFILE_FILE="$cov_dir/$t.profraw" "$cov_dir/cov_$t" -runs=0 "$out/corpus/$t" "$seeds/$t" >"$cov_dir/$t.log" 2>&1 ||
+    { tail -n 20 "$cov_dir/$t.log" >&2; die "the coverage run of $t failed"; }
+  profiles+=("$cov_dir/$t.profraw")
+done
+llvm-profdata merge -sparse "${profiles[@]}" -o "$cov_dir/all.profdata"
+objects=()
+for t in "${targets[@]}"; do objects+=(-object "$cov_dir/cov_$t"); done
+say "coverage of the native sources by the corpora of: ${targets[*]}"
+llvm-cov report "${objects[@]:1}" -instr-profile="$cov_dir/all.profdata" \
+  native/datagram_bio.cc "$gen/session_handle.cc" "$gen/openssl_error.cc" native/session_handle.cc native/openssl_error.cc | sed "s|$gen/|gen/|"
+llvm-cov show "${objects[@]:1}" -instr-profile="$cov_dir/all.profdata" -format=html -output-dir="$cov_dir/html" \
+  native/datagram_bio.cc "$gen/session_handle.cc" "$gen/openssl_error.cc" native/session_handle.cc native/openssl_error.cc
+say "line-by-line: $cov_dir/html/index.html"

@@ -595,6 +595,16 @@ void RunChunks(FuzzDriver& target, const uint8_t* data, size_t size) {
         flush();
         target.Close();
         break;
+      case kChunkBurst: {
+        flush();
+        if (chunk.size() < 4) break;
+        size_t count = chunk[0] % 64 + 1;
+        size_t bytes = ((static_cast<size_t>(chunk[1]) << 8) | chunk[2]) % (kMaxPlaintext + 1);
+        Bytes one(bytes);
+        for (size_t i = 0; i < bytes; i++) one[i] = chunk[3 + i % (chunk.size() - 3)];
+        target.Step({}, std::vector<Bytes>(count, one), 0);
+        break;
+      }
       default:
         batch.push_back(std::move(chunk));
         flush();

@@ -13,7 +13,10 @@
 //   chunk   op (1 byte), length (2 bytes, big-endian), that many bytes (a short last chunk takes the rest)
 //           op & 7 = 1: a datagram, batched with the following datagram chunks into one step
 //                    2: a plaintext to send; 3: fire the retransmission timer; 4: close (shutdown);
-//                    0, 5, 6, 7: a datagram, stepped on its own (with any batched before it)
+//                    5: a burst: bytes = count, size (2 bytes), pattern: count % 64 + 1 plaintexts of
+//                       `size` bytes (the pattern repeated) sent in one step (the step's output can
+//                       outgrow the env's 256 KB block: Arena's heap paths);
+//                    0, 6, 7: a datagram, stepped on its own (with any batched before it)
 #pragma once
 
 #include <openssl/ssl.h>
@@ -45,7 +48,7 @@ struct Config {
   static Config FromByte(uint8_t b);
 };
 
-enum Op : uint8_t { kChunkBatch = 1, kChunkSend = 2, kChunkTimer = 3, kChunkClose = 4, kChunkDatagram = 0 };
+enum Op : uint8_t { kChunkDatagram = 0, kChunkBatch = 1, kChunkSend = 2, kChunkTimer = 3, kChunkClose = 4, kChunkBurst = 5 };
 
 // Process set-up: deterministic RAND and clock, fixtures read, OpenSSL initialised. Idempotent.
 void Initialize();
@@ -123,7 +126,7 @@ void RunChunks(FuzzDriver& target, const uint8_t* data, size_t size);
 // Appends one chunk in the input format.
 void AppendChunk(Bytes* input, uint8_t op, const uint8_t* data, size_t size);
 // Records a peer may have sent in the connected seeds; the health probe is sent after this many more.
-constexpr int kMaxPeerRecordsInSeeds = 6;
+constexpr int kMaxPeerRecordsInSeeds = 96;
 // Connected target oracle: a session that is still open must take a fresh record from its peer.
 void CheckStillHealthy(FuzzDriver& target, FuzzDriver& peer);
 

@@ -29,9 +29,12 @@ enum Variant {
   kTimer,      // a retransmission timer fired after the first delivery
   kDuplicate,  // every delivery twice
   kTalk,       // after the handshake: the target sends, the peer answers, then closes
+  kBurst,      // after the handshake: 70 records in one step, 10 records packed into one datagram, and
+               // the target sending 1 MB in one step (its output leaves the env's block)
+  kTimeout,    // after the first delivery, the timer fires until the retransmissions run out
   kVariants,
 };
-const char* const kVariantNames[] = {"plain", "split", "timer", "dup", "talk"};
+const char* const kVariantNames[] = {"plain", "split", "timer", "dup", "talk", "burst", "timeout"};
 
 void AppendDelivery(Bytes* input, const std::vector<Bytes>& dgrams, bool split) {
   for (size_t i = 0; i < dgrams.size(); i++) {
@@ -61,6 +64,12 @@ Bytes Record(Target t, uint8_t config, Variant v, bool* complete) {
     AppendDelivery(&input, p.last_delivery(), v == kSplit);
     if (v == kDuplicate) AppendDelivery(&input, p.last_delivery(), v == kSplit);
     if (v == kTimer && deliveries == 0) dtls::fuzz::AppendChunk(&input, dtls::fuzz::kChunkTimer, nullptr, 0);
+    if (v == kTimeout && deliveries == 0) {
+      // OpenSSL gives up after 12 retransmissions of a flight (DTLSv1_handle_timeout < 0): the session
+      // fails with timedOut; the input ends there.
+      for (int i = 0; i < 14; i++) dtls::fuzz::AppendChunk(&input, dtls::fuzz::kChunkTimer, nullptr, 0);
+      return input;
+    }
     deliveries++;
   }
   if (!target->connected() || !peer->connected()) return input;
@@ -70,6 +79,28 @@ Bytes Record(Target t, uint8_t config, Variant v, bool* complete) {
     peer->Step({}, {Bytes(m.begin(), m.end())}, 0);
     peer_records++;
     AppendDelivery(&input, peer->sent(), v == kSplit);
+  }
+  if (v == kBurst) {
+    std::vector<Bytes> burst;
+    for (int i = 0; i < 70; i++) {
+      peer->Step({}, {Bytes(100 + i, static_cast<uint8_t>(i))}, 0);
+      burst.insert(burst.end(), peer->sent().begin(), peer->sent().end());
+      peer_records++;
+    }
+    AppendDelivery(&input, burst, false);
+    Bytes packed;
+    for (int i = 0; i < 10; i++) {
+      peer->Step({}, {Bytes(20 + i, static_cast<uint8_t>(0x80 + i))}, 0);
+      for (const Bytes& d : peer->sent()) packed.insert(packed.end(), d.begin(), d.end());
+      peer_records++;
+    }
+    dtls::fuzz::AppendChunk(&input, dtls::fuzz::kChunkDatagram, packed.data(), packed.size());
+    // The target sends 64 records of 16000 bytes in one step: 1 MB of output, past the env's block.
+    const uint8_t burst_out[] = {63, 16000 >> 8, 16000 & 0xff, 'b', 'u', 'r', 's', 't'};
+    dtls::fuzz::AppendChunk(&input, dtls::fuzz::kChunkBurst, burst_out, sizeof(burst_out));
+    Bytes big(16000);
+    for (size_t i = 0; i < big.size(); i++) big[i] = burst_out[3 + i % 5];
+    target->Step({}, std::vector<Bytes>(64, big), 0);
   }
   if (v == kTalk) {
     const std::string m = "from the target";
