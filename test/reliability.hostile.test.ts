@@ -196,7 +196,7 @@ test('a ClientHello fragment claiming 16 MB ends the handshake at once (OpenSSL 
   assert.deepEqual(err.opensslErrors, []);
   assert.match(err.message, /refused to reassemble/);
   assert.equal(s.state, 'failed');
-  assert.ok(process.memoryUsage().rss - before < 8 * 1048576, 'the claimed 16 MB were not allocated');
+  if (!process.env.DTLS_SANITIZER) assert.ok(process.memoryUsage().rss - before < 8 * 1048576, 'the claimed 16 MB were not allocated');
 });
 
 test('endless fragments of messages that never complete: reassembly memory stays bounded', { timeout: 60_000 }, async () => {
@@ -213,7 +213,8 @@ test('endless fragments of messages that never complete: reassembly memory stays
   const grownMb = (process.memoryUsage().rss - before) / 1048576;
   console.log(`# fragment flood: rss +${grownMb.toFixed(1)} MB after 20,000 fragments; session ${s.state}, dropped ${s.getStats().dropped}`);
   // OpenSSL buffers at most the next few messages (handshake_read_seq + 10), each at most its claimed size.
-  assert.ok(grownMb < 16, `reassembly grew rss by ${grownMb.toFixed(1)} MB`);
+  // (Under ASan the quarantine holds freed memory: rss says nothing there.)
+  if (!process.env.DTLS_SANITIZER) assert.ok(grownMb < 16, `reassembly grew rss by ${grownMb.toFixed(1)} MB`);
   s.destroy();
 });
 

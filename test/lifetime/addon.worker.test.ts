@@ -144,6 +144,8 @@ test('10 workers in a row each leave 500 sessions open: memory does not grow per
   }
   const shown = rss.map((r) => (r / MB).toFixed(1)).join(', ');
   t.diagnostic(`rss after each worker (MB): ${shown}`);
+  // Under ASan (scripts/sanitize.sh) freed memory sits in the quarantine: rss cannot show a leak there.
+  if (process.env.DTLS_SANITIZER) return t.skip('rss bound not checked under a sanitizer (ASan quarantine holds freed memory)');
   assert.ok(rss[9]! - rss[1]! <= 30 * MB, `rss grew by more than 30 MB from worker 2 to worker 10: ${shown}`);
 });
 

@@ -110,10 +110,12 @@ test('1600 idle sessions and 200 connected pairs (2000 sessions) dropped without
     `rss ${(m.rss / MB).toFixed(1)} MB, external ${(m.external / MB).toFixed(1)} MB, heapUsed ${(m.heapUsed / MB).toFixed(1)} MB`;
   const report = [`before: ${show(before)}`, ...rounds.map((m, i) => `after round ${i + 1}: ${show(m)}`)].join('\n');
   t.diagnostic(report.replace(/\n/g, '; '));
-  assert.ok(r3.rss - r1.rss <= 20 * MB, `rss grew by more than 20 MB from round 1 to round 3\n${report}`);
   assert.ok(r3.external - r1.external <= 20 * MB, `external memory grew by more than 20 MB from round 1 to round 3\n${report}`);
   assert.ok(r3.heapUsed - r1.heapUsed <= 20 * MB, `the JS heap grew by more than 20 MB from round 1 to round 3\n${report}`);
   assert.equal(binding.liveSessions(), baseline);
+  // Under ASan (scripts/sanitize.sh) freed memory sits in the quarantine: rss cannot show a leak there.
+  if (process.env.DTLS_SANITIZER) return t.skip('rss bound not checked under a sanitizer (ASan quarantine holds freed memory)');
+  assert.ok(r3.rss - r1.rss <= 20 * MB, `rss grew by more than 20 MB from round 1 to round 3\n${report}`);
 });
 
 // ---- collectability of the JS object ------------------------------------------------------------------
