@@ -951,7 +951,8 @@ export class DtlsSession extends EventEmitter {
       code = err.code;
       message = err.message;
     }
-    if (this.#state === 'connected' && fatal === undefined && code !== 'ERR_DTLS_HANDSHAKE_TIMEOUT') message = message.replace('handshake ', '');
+    // After the handshake, an alert ends the session, not a handshake.
+    if (this.#state === 'connected' && code !== 'ERR_DTLS_HANDSHAKE_TIMEOUT') message = message.replace('DTLS handshake failed', 'the DTLS session failed').replace('handshake ', '');
     const explanation =
       fatal?.explanation ??
       explainWith(opensslErrors, {
