@@ -10,8 +10,13 @@ import * as assert from 'node:assert/strict';
 
 import { SRTP_PROFILES, type SrtpKeys, type SrtpProfile } from '../../lib/index.js';
 import { ecPair, fixturePath } from '../support/fixtures';
-import { freeUdpPort, opensslVersion, requirePeer, spawnPeer, which, withTimeout, type PeerProcess } from '../support/peers';
-import { dtlsOverUdp, type DtlsOverUdp } from '../support/udp';
+import { opensslVersion, requirePeer, spawnPeer, which, withTimeout } from '../support/peers';
+import { dtlsOverUdp } from '../support/udp';
+import { capture, Resources, startServer as startPlainServer } from '../support/openssl';
+
+/** `openssl s_server -dtls1_2 ... -use_srtp <list>` with the ECDSA test certificate, waiting for ACCEPT. */
+const startServer = (res: Resources, args: string[]) =>
+  startPlainServer(res, ['-cert', fixturePath('ec-cert.pem'), '-key', fixturePath('ec-key.pem'), ...args]);
 
 const PEER = /^OpenSSL \S+/.exec(opensslVersion())?.[0] ?? opensslVersion();
 const TEST_TIMEOUT = 20_000;
@@ -26,39 +31,8 @@ const LENGTHS: Record<SrtpProfile, { key: number; salt: number }> = {
 const materialLength = (p: SrtpProfile) => 2 * (LENGTHS[p].key + LENGTHS[p].salt);
 const haveOpenssl = (): boolean => which('openssl') !== null;
 
-class Resources {
-  readonly peers: PeerProcess[] = [];
-  readonly sockets: DtlsOverUdp[] = [];
-  async release(): Promise<void> {
-    for (const h of this.sockets) await h.close().catch(() => {});
-    for (const p of this.peers) p.kill();
-    await Promise.all(this.peers.map((p) => withTimeout(p.exited, 4_000, `${p.command} exit`).catch(() => {})));
-  }
-}
 
-/** `openssl s_server -dtls1_2 ... -use_srtp <list>`, waiting for ACCEPT; a port lost to a race is retried. */
-async function startServer(res: Resources, args: string[]): Promise<{ server: PeerProcess; port: number }> {
-  let last: unknown;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freeUdpPort();
-    const server = spawnPeer('openssl', ['s_server', '-dtls1_2', '-accept', `${LOCALHOST}:${port}`, '-naccept', '1', '-cert', fixturePath('ec-cert.pem'), '-key', fixturePath('ec-key.pem'), ...args]);
-    res.peers.push(server);
-    try {
-      await server.waitFor(/^ACCEPT$/m, WAIT_MS);
-      return { server, port };
-    } catch (err) {
-      last = err;
-      server.kill();
-    }
-  }
-  throw last;
-}
 
-function capture(text: string, re: RegExp, what: string): string {
-  const m = re.exec(text);
-  assert.ok(m !== null && m[1] !== undefined, `${what}: ${String(re)} not found in:\n${text}`);
-  return m[1];
-}
 
 /** The CLI's exported material, split by RFC 5764 §4.2 into the client_write and server_write halves. */
 function splitByHand(hex: string, profile: SrtpProfile) {
