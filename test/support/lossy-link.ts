@@ -232,27 +232,9 @@ export class LossyLink {
 
 // ------------------------------------------------------------------------------- DTLS record parsing
 
-export const ContentType = {
-  ChangeCipherSpec: 20,
-  Alert: 21,
-  Handshake: 22,
-  ApplicationData: 23,
-} as const;
-
-export const HandshakeType = {
-  HelloRequest: 0,
-  ClientHello: 1,
-  ServerHello: 2,
-  HelloVerifyRequest: 3,
-  NewSessionTicket: 4,
-  Certificate: 11,
-  ServerKeyExchange: 12,
-  CertificateRequest: 13,
-  ServerHelloDone: 14,
-  CertificateVerify: 15,
-  ClientKeyExchange: 16,
-  Finished: 20,
-} as const;
+// The record and handshake type numbers: one table, the library's (src/mitm.ts).
+import { ContentType, HandshakeType } from '../../lib/mitm.js';
+export { ContentType, HandshakeType };
 
 /** handshakeTypes() entry for a handshake record in epoch > 0 (encrypted: in DTLS 1.2, the Finished). */
 export const ENCRYPTED_HANDSHAKE = -1;
