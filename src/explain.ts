@@ -102,9 +102,11 @@ const TABLE: Record<string, Entry> = {
       'extended master secret is off (always so with DTLS 1.0 and OpenSSL 1.0.x peers) and a handshake message was altered, duplicated or reordered in one side\'s hash',
       'a resumed handshake (the master secret comes from the session) with a different transcript',
       'a PRF or hash bug in the peer (e.g. the wrong PRF hash for a SHA-384 suite)',
+      'a client (full handshake, EMS on): a NewSessionTicket that is not this server\'s — EMS covers the transcript only up to ClientKeyExchange, and an epoch-0 NewSessionTicket is not authenticated. Over UDP this happens when the client\'s port was used a moment earlier by another connection to the same server, whose late retransmitted final flight arrived first (measured: ~1 in 5,000 handshakes when thousands of short connections churn ports on a loaded machine); or an on-path tamperer',
     ],
     checks: [
-      'check whether extended master secret was negotiated (alert.negotiated.extendedMasterSecret): with it on, the same defect would have shown up as undecryptable records instead',
+      'check whether extended master secret was negotiated (alert.negotiated.extendedMasterSecret): with it on, the same defect would have shown up as undecryptable records instead — except for a NewSessionTicket, which comes after the part EMS covers',
+      'on the client: the timeline shows two NewSessionTicket/ChangeCipherSpec arrivals, or a Finished that could not be decrypted right before the failing one, when a stale flight was taken first; a retry on a new port succeeds',
       ...KEY_OR_TRANSCRIPT_CHECKS.slice(1),
     ],
   },
