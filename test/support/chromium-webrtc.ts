@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 
 import { ContentType, HandshakeType, parseRecords } from './lossy-link';
-import { spawnPeer, which, withTimeout, type PeerProcess } from './peers';
+import { peerEnv, spawnPeer, which, withTimeout, type PeerProcess } from './peers';
 
 export const CHROMIUM = '/usr/bin/chromium';
 const EXAMPLE = path.resolve(__dirname, '../../examples/webrtc-echo/server.js');
@@ -130,7 +130,9 @@ export function chromiumVersion(): string | null {
 // ------------------------------------------------------------------------------------------ parent
 
 export async function startWebRtcDriver(startTimeoutMs = 60_000): Promise<WebRtcDriver> {
-  const child: PeerProcess = spawnPeer('unshare', ['-n', 'sh', '-c', 'ip link set lo up && exec "$0" "$@"', process.execPath, __filename, '--child']);
+  const child: PeerProcess = spawnPeer('unshare', ['-n', 'sh', '-c', 'ip link set lo up && exec "$0" "$@"', process.execPath, __filename, '--child'], {
+    inheritSanitizer: true, // the node inside runs our (maybe sanitized) addon
+  });
   const waiting = new Map<number, { resolve: (r: WebRtcCaseResult) => void; reject: (e: Error) => void }>();
   let nextId = 1;
   let ready: ((version: string) => void) | undefined;
@@ -201,7 +203,8 @@ async function childMain(): Promise<void> {
   const wrong = dtls.localFingerprints(stranger.cert, ['sha-256']);
   let peerOptions: Record<string, unknown> = {};
   const echo = await startEchoServer({ peerOptions: () => peerOptions });
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS, headless: true, timeout: 30_000 });
+  // The browser never gets the sanitizer preload the node running this may have (scripts/sanitize.sh).
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS, headless: true, timeout: 30_000, env: peerEnv(CHROMIUM) as Record<string, string> });
   log(`echo server ${echo.url}, ${browser.version()}`);
 
   const shutdown = async () => {

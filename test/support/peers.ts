@@ -140,6 +140,19 @@ export interface SpawnPeerOptions extends Omit<SpawnOptions, 'stdio'> {
    * grandchildren (a `sh -c` wrapper's pipeline) die with it. Default true except on Windows.
    */
   processGroup?: boolean;
+  /**
+   * Under scripts/sanitize.sh (DTLS_SANITIZER set) the sanitizer runtime is preloaded into node; a peer
+   * program must not inherit it (it is not built for it). Node children keep it; set this for a wrapper
+   * (such as `unshare … node`) whose node must keep it too.
+   */
+  inheritSanitizer?: boolean;
+}
+
+/** The environment for a peer process: without the sanitizer preload unless it runs our node. */
+export function peerEnv(cmd: string, env: NodeJS.ProcessEnv = process.env, inherit = false): NodeJS.ProcessEnv {
+  if (!env.DTLS_SANITIZER || inherit || cmd === process.execPath || cmd === 'node') return env;
+  const { LD_PRELOAD: _preload, ASAN_OPTIONS: _asan, UBSAN_OPTIONS: _ubsan, LSAN_OPTIONS: _lsan, ...rest } = env;
+  return rest;
 }
 
 export interface PeerProcess {
@@ -227,6 +240,7 @@ export function spawnPeer(cmd: string, args: readonly string[], opts: SpawnPeerO
     maxOutput = 4 * 1024 * 1024,
     killGraceMs = 2000,
     processGroup = process.platform !== 'win32',
+    inheritSanitizer = false,
     ...spawnOpts
   } = opts;
   const command = [cmd, ...args].join(' ');
@@ -240,7 +254,8 @@ export function spawnPeer(cmd: string, args: readonly string[], opts: SpawnPeerO
   let spawnError: Error | undefined;
   const listeners = new Set<() => void>(); // re-evaluated on every output chunk and on exit
 
-  const child = spawn(cmd, [...args], { ...spawnOpts, detached: processGroup, stdio: ['pipe', 'pipe', 'pipe'] });
+  const env = peerEnv(cmd, spawnOpts.env ?? process.env, inheritSanitizer);
+  const child = spawn(cmd, [...args], { ...spawnOpts, env, detached: processGroup, stdio: ['pipe', 'pipe', 'pipe'] });
   const tracked: Tracked = { child, group: processGroup };
   live.add(tracked);
 

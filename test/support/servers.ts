@@ -7,6 +7,9 @@ import { withTimeout } from './peers';
 
 export const LOCALHOST = '127.0.0.1';
 
+/** Under scripts/sanitize.sh (ASan + UBSan) everything runs several times slower: deadlines scale. */
+export const SLOW = process.env.DTLS_SANITIZER ? 4 : 1;
+
 /** A listening server on 127.0.0.1 (ECDSA P-256 test certificate unless the options say otherwise). */
 export async function listeningServer(
   options: ServerOptions = {},
@@ -26,7 +29,7 @@ export function connected(options: ConnectOptions, ms = 10_000): Promise<DtlsSoc
       sock.once('secureConnect', () => resolve(sock));
       sock.once('error', reject);
     }),
-    ms,
+    ms * SLOW,
     'secureConnect',
   ).catch((e) => {
     sock.destroy();
@@ -42,14 +45,14 @@ export function connectFails(options: ConnectOptions, ms = 10_000): Promise<Dtls
       sock.once('secureConnect', () => reject(new Error('connected, but a failure was expected')));
       sock.once('error', resolve);
     }),
-    ms,
+    ms * SLOW,
     'connect failure',
   ).finally(() => sock.destroy());
 }
 
 /** The next 'message' on a socket. */
 export function nextMessage(sock: DtlsSocket, ms = 5000): Promise<Buffer> {
-  return withTimeout(new Promise<Buffer>((resolve) => sock.once('message', resolve)), ms, 'message');
+  return withTimeout(new Promise<Buffer>((resolve) => sock.once('message', resolve)), ms * SLOW, 'message');
 }
 
 /** A raw UDP socket on 127.0.0.1 (for spoofed or garbage datagrams). */
@@ -65,7 +68,7 @@ export function sendRaw(s: dgram.Socket, d: Buffer, port: number): Promise<void>
 
 /** Polls `cond` every 10 ms until true (bounded). */
 export async function until(cond: () => boolean, ms: number, label: string): Promise<void> {
-  const deadline = Date.now() + ms;
+  const deadline = Date.now() + ms * SLOW;
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`${label}: not true within ${ms} ms`);
     await new Promise((r) => setTimeout(r, 10));
