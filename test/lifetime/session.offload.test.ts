@@ -50,6 +50,16 @@ async function until(cond: () => boolean, what: string): Promise<void> {
   assert.fail(`timed out waiting for ${what}`);
 }
 
+/** Delivers datagrams both ways until the server is connected; its final flight is left undelivered. */
+function untilServerConnected(w: Wired): Promise<void> {
+  return until(() => {
+    for (const d of w.toServer.splice(0)) w.server.receive(d);
+    if (w.server.state === 'connected') return true;
+    for (const d of w.toClient.splice(0)) w.client.receive(d);
+    return false;
+  }, 'the server to connect');
+}
+
 /** Delivers queued datagrams both ways (each in its own receive() call) until `done()` holds. */
 async function pump(w: Wired, done: () => boolean): Promise<void> {
   await until(() => {
@@ -95,12 +105,7 @@ test('datagrams that arrive during a job wait for it and are fed in arrival orde
   try {
     void w.client.handshake();
     // Up to the server's final flight: the server is connected, its flight not yet delivered.
-    await until(() => {
-      for (const d of w.toServer.splice(0)) w.server.receive(d);
-      if (w.server.state === 'connected') return true;
-      for (const d of w.toClient.splice(0)) w.client.receive(d);
-      return false;
-    }, 'the server to connect');
+    await untilServerConnected(w);
     const flight = w.toClient.splice(0);
     assert.ok(flight.length >= 1, 'the final flight is waiting');
     for (let i = 0; i < 10; i++) w.server.send(`m${i}`);
@@ -125,12 +130,7 @@ test('a queued datagram is a copy: the caller may reuse its buffer once receive(
   const w = wire({ client: { offloadHandshake: true } });
   try {
     void w.client.handshake();
-    await until(() => {
-      for (const d of w.toServer.splice(0)) w.server.receive(d);
-      if (w.server.state === 'connected') return true;
-      for (const d of w.toClient.splice(0)) w.client.receive(d);
-      return false;
-    }, 'the server to connect');
+    await untilServerConnected(w);
     const flight = w.toClient.splice(0);
     w.server.send('intact');
     const record = w.toClient.shift()!;
