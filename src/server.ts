@@ -6,7 +6,7 @@ import { DtlsError, invalidArgType, invalidState } from './errors';
 import type { KeyHealthReport } from './keyhealth';
 import { createSecureContext, SecureContext, type ContextOptions } from './secure-context';
 import { kListenCookie, type InternalSessionOptions, type SessionOptions } from './session';
-import { DatagramLink, DtlsSocket, SendCounter } from './socket';
+import { DatagramLink, DeliveryBatch, DtlsSocket, SendCounter } from './socket';
 import { CookieJar, firstRecordEpoch, helloVerifyRequest, parseClientHelloStart, plaintextAlert, type ClientHelloStart } from './stateless';
 import { validateBoolean, validateFunction, validateInteger, validateObject, validateOneOf } from './validate';
 
@@ -139,6 +139,8 @@ export class DtlsServer extends EventEmitter {
   readonly #udp: dgram.Socket;
   readonly #ownsUdp: boolean;
   readonly #counter = new SendCounter();
+  /** datagrams are handed to sessions once per event-loop turn */
+  readonly #batch = new DeliveryBatch();
   /** address → port → peer: no string built per datagram */
   readonly #peers = new Map<string, Map<number, Peer>>();
   #connections = 0;
@@ -290,6 +292,8 @@ export class DtlsServer extends EventEmitter {
   /** Sends close_notify to every connected peer, then closes the socket (unless adopted). */
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
+    // What arrived before close() was called is processed first.
+    this.#batch.flush();
     this.#closing = (async () => {
       this.#stopSweeper();
       const closing: Promise<void>[] = [];
@@ -361,10 +365,10 @@ export class DtlsServer extends EventEmitter {
         // While a restarted peer handshakes anew, epoch-0 records are the new
         // handshake's; later epochs may belong to either session, and each
         // discards what it cannot authenticate.
-        next.socket.deliver(msg);
+        this.#batch.add(next.socket, msg);
         if (firstRecordEpoch(msg) === 0) return;
       }
-      peer.socket.deliver(msg);
+      this.#batch.add(peer.socket, msg);
       return;
     }
     const hello = parseClientHelloStart(msg);
@@ -401,7 +405,7 @@ export class DtlsServer extends EventEmitter {
     socket.once('close', () => {
       if (!entry.established) this.#handshakeDone(false);
     });
-    socket.deliver(msg);
+    this.#batch.add(socket, msg);
   }
 
   /**
@@ -427,7 +431,7 @@ export class DtlsServer extends EventEmitter {
   #restart(peer: Peer, msg: Buffer, hello: ClientHelloStart, rinfo: dgram.RemoteInfo): void {
     if (peer.successor !== undefined) {
       if (hello.random.equals(peer.successor.random)) {
-        peer.successor.socket.deliver(msg);
+        this.#batch.add(peer.successor.socket, msg);
         return;
       }
       peer.successor.socket.destroy(); // a newer attempt wins
@@ -460,7 +464,7 @@ export class DtlsServer extends EventEmitter {
       if (!connected) this.#handshakeDone(false);
       if (peer.successor === successor) peer.successor = undefined;
     });
-    socket.deliver(msg);
+    this.#batch.add(socket, msg);
   }
 
   /** Keeps the peer map and counters right when the entry's session ends. */
