@@ -43,6 +43,7 @@ DtlsAddon::DtlsAddon(Napi::Env env, Napi::Object exports) {
 
   Napi::Function ctx = ContextHandle::Init(env);
   Napi::Function sess = SessionHandle::Init(env);
+  Napi::Function step = SessionHandle::InitStep(env);
   context_ctor = Napi::Persistent(ctx);
   session_ctor = Napi::Persistent(sess);
 
@@ -56,6 +57,7 @@ DtlsAddon::DtlsAddon(Napi::Env env, Napi::Object exports) {
                   InstanceValue("stepMeta", step_meta),
                   InstanceValue("ContextHandle", ctx),
                   InstanceValue("SessionHandle", sess),
+                  InstanceValue("step", step),
                   InstanceValue("opensslVersion", Napi::String::New(env, OpenSSL_version(OPENSSL_VERSION))),
                   InstanceValue("opensslVersionNumber", Napi::Number::New(env, static_cast<double>(runtime))),
                   InstanceValue("headerVersion", Napi::String::New(env, OPENSSL_VERSION_TEXT)),
@@ -111,6 +113,27 @@ X509_STORE* DtlsAddon::DefaultRoots(Napi::Env env, Napi::Value pems) {
   }
   default_roots_ = store.release();
   return default_roots_;
+}
+
+uint32_t DtlsAddon::AddSlot(SessionHandle* s, uint32_t* generation) {
+  uint32_t slot;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  } else {
+    slot = static_cast<uint32_t>(slots_.size());
+    slots_.emplace_back();
+  }
+  slots_[slot].session = s;
+  *generation = slots_[slot].generation;
+  return slot;
+}
+
+void DtlsAddon::RemoveSlot(uint32_t slot) {
+  if (slot >= slots_.size() || slots_[slot].session == nullptr) return;
+  slots_[slot].session = nullptr;
+  slots_[slot].generation++;
+  free_slots_.push_back(slot);
 }
 
 Napi::Value DtlsAddon::SetErrorFactory(const Napi::CallbackInfo& info) {

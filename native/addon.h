@@ -7,6 +7,7 @@
 #include <openssl/x509.h>
 
 #include <unordered_set>
+#include <vector>
 
 #include "datagram_bio.h"
 
@@ -34,6 +35,16 @@ class DtlsAddon : public Napi::Addon<DtlsAddon> {
   int32_t* step_meta() { return step_meta_; }
   size_t step_meta_length() const { return step_meta_length_; }
 
+  // Sessions by slot for the module-level step(id, ...): a number looked up
+  // here costs far less than the ObjectWrap unwrap of a method call. A slot
+  // is released when its session is destroyed; the generation tells a stale
+  // id from the slot's next session.
+  uint32_t AddSlot(SessionHandle* s, uint32_t* generation);
+  void RemoveSlot(uint32_t slot);
+  SessionHandle* SlotSession(uint32_t slot, uint32_t generation) const {
+    return slot < slots_.size() && slots_[slot].generation == generation ? slots_[slot].session : nullptr;
+  }
+
   void Register(SessionHandle* s) { sessions_.insert(s); }
   void Unregister(SessionHandle* s) { sessions_.erase(s); }
   size_t live_sessions() const { return sessions_.size(); }
@@ -56,6 +67,12 @@ class DtlsAddon : public Napi::Addon<DtlsAddon> {
   bool hook_ran_ = false;
 
   std::unordered_set<SessionHandle*> sessions_;
+  struct Slot {
+    SessionHandle* session = nullptr;
+    uint32_t generation = 0;
+  };
+  std::vector<Slot> slots_;
+  std::vector<uint32_t> free_slots_;
   Arena step_arena_;
   Napi::Reference<Napi::ArrayBuffer> step_data_ref_;
   Napi::Reference<Napi::Int32Array> step_meta_ref_;

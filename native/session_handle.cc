@@ -109,6 +109,18 @@ bool IsUint8Array(Napi::Value v) {
   return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array;
 }
 
+// The bytes of a Uint8Array (or Buffer) argument in two N-API calls: the
+// step's hot path (IsUint8Array + As<Uint8Array>() takes three).
+bool BytesOf(napi_env env, napi_value v, const uint8_t** data, size_t* length) {
+  bool typed = false;
+  if (napi_is_typedarray(env, v, &typed) != napi_ok || !typed) return false;
+  napi_typedarray_type type;
+  void* p = nullptr;
+  if (napi_get_typedarray_info(env, v, &type, length, &p, nullptr, nullptr) != napi_ok || type != napi_uint8_array) return false;
+  *data = static_cast<const uint8_t*>(p);
+  return true;
+}
+
 Napi::Error InvalidState(Napi::Env env, const char* message) {
   Napi::Error e = Napi::Error::New(env, message);
   e.Set("code", Napi::String::New(env, "ERR_DTLS_INVALID_STATE"));
@@ -132,6 +144,7 @@ Napi::Function SessionHandle::Init(Napi::Env env) {
   return DefineClass(env, "SessionHandle",
                      {
                          InstanceMethod("step", &SessionHandle::Step),
+                         InstanceMethod("stepId", &SessionHandle::StepId),
                          InstanceMethod("stepAsync", &SessionHandle::StepAsync),
                          InstanceMethod("destroy", &SessionHandle::DestroyJs),
                          InstanceMethod("setFingerprints", &SessionHandle::SetFingerprints),
@@ -298,6 +311,7 @@ SessionHandle::SessionHandle(const Napi::CallbackInfo& info)
 
   timeline_.reserve(16);
   addon_->Register(this);
+  slot_ = addon_->AddSlot(this, &slot_generation_);
   ctx_->live_sessions++;
   registered_ = true;
   external_bytes_ = kSessionExternalBytes;
@@ -325,6 +339,7 @@ void SessionHandle::Destroy() {
   }
   if (addon_ != nullptr) {
     addon_->Unregister(this);
+    addon_->RemoveSlot(slot_);
     if (!addon_->tearing_down() && external_bytes_ != 0) {
       Napi::MemoryManagement::AdjustExternalMemory(Env(), -external_bytes_);
     }
@@ -750,6 +765,16 @@ void SessionHandle::Fail(int ssl_error, ErrorList errors) {
 void SessionHandle::AfterCall() {
   ErrorList errors = DrainErrors();
   AttachQueue(errors);
+  queue_clean_ = true;
+}
+
+// Before an OpenSSL call on the hot path: the queue must hold nothing stale.
+// It is known to be empty after the step's guard cleared it and after every
+// drain (AfterCall), so only otherwise is it looked at: each look fetches the
+// thread's error state, ~130 instructions, several per record.
+void SessionHandle::BeforeCall() {
+  if (!queue_clean_) ClearQueue();
+  queue_clean_ = false;
 }
 
 bool SessionHandle::DriveHandshake() {
@@ -758,7 +783,7 @@ bool SessionHandle::DriveHandshake() {
     started_ = true;
     Record(kTlState, 0, kStConnecting, 0, 0);
   }
-  ClearQueue();
+  BeforeCall();
   int r = SSL_do_handshake(ssl);
   int e = SSL_get_error(ssl, r);
   if (r == 1) {
@@ -824,7 +849,7 @@ void SessionHandle::ReadAll() {
   for (int i = 0; i < kMaxRecordsPerDatagram; i++) {
     // Decrypt straight into the step arena; only what a record holds is kept.
     uint8_t* dst = arena_->Reserve(kMaxPlaintext);
-    ClearQueue();
+    BeforeCall();
     int n = SSL_read(ssl, dst, kMaxPlaintext);
     if (n > 0) {
       arena_->Commit(Arena::kMessage, static_cast<size_t>(n));
@@ -888,7 +913,7 @@ void SessionHandle::WritePlaintext(const uint8_t* data, size_t len) {
     return;
   }
   SSL* ssl = ssl_.get();
-  ClearQueue();
+  BeforeCall();
   int n = SSL_write(ssl, data, static_cast<int>(len));
   if (n > 0) {
     messages_out_++;
@@ -924,7 +949,11 @@ void SessionHandle::Shutdown() {
 }
 
 Napi::Value SessionHandle::Step(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+  uint32_t ops = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() : 0;
+  return RunStep(info.Env(), info[0], info[1], ops);
+}
+
+Napi::Value SessionHandle::RunStep(Napi::Env env, Napi::Value in, Napi::Value out, uint32_t ops) {
   EnsureAlive(env);
   if (in_step_) throw InvalidState(env, "step is not re-entrant");
   in_step_ = true;
@@ -933,7 +962,6 @@ Napi::Value SessionHandle::Step(const Napi::CallbackInfo& info) {
     ~Reset() { *flag = false; }
   } reset{&in_step_};
 
-  uint32_t ops = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() : 0;
   BeginStep(&addon_->step_arena());
   struct Detach {
     SessionHandle* s;
@@ -943,40 +971,48 @@ Napi::Value SessionHandle::Step(const Napi::CallbackInfo& info) {
       s->arena_ = nullptr;
     }
   } detach{this};
-  ClearErrorOnReturn guard;
+  // ClearErrorOnReturn, knowing when the queue is already empty (BeforeCall).
+  struct QueueGuard {
+    SessionHandle* s;
+    explicit QueueGuard(SessionHandle* session) : s(session) {
+      ClearQueue();
+      s->queue_clean_ = true;
+    }
+    ~QueueGuard() {
+      if (!s->queue_clean_) ClearQueue();
+    }
+  } guard{this};
 
   StartOps(ops);
 
-  if (info.Length() > 0) {
-    Napi::Value in = info[0];
-    if (IsUint8Array(in)) {
-      Napi::Uint8Array u = in.As<Napi::Uint8Array>();
-      Feed(u.Data(), u.ByteLength());
+  const uint8_t* data = nullptr;
+  size_t length = 0;
+  if (!in.IsEmpty()) {
+    if (BytesOf(env, in, &data, &length)) {
+      Feed(data, length);
     } else if (in.IsArray()) {
       Napi::Array a = in.As<Napi::Array>();
       uint32_t n = a.Length();
       for (uint32_t i = 0; i < n; i++) {
-        Napi::Value v = a.Get(i);
-        if (!IsUint8Array(v)) {
+        if (!BytesOf(env, a.Get(i), &data, &length)) {
           dropped_++;
           continue;
         }
-        Napi::Uint8Array u = v.As<Napi::Uint8Array>();
-        Feed(u.Data(), u.ByteLength());
+        Feed(data, length);
       }
     }
   }
-  if (info.Length() > 1) {
-    Napi::Value out = info[1];
-    auto write_one = [this](Napi::Value v) {
-      if (!IsUint8Array(v)) return;
-      Napi::Uint8Array u = v.As<Napi::Uint8Array>();
-      if (u.ByteLength() == 0 || u.ByteLength() > static_cast<size_t>(kMaxPlaintext)) return;
-      WritePlaintext(u.Data(), u.ByteLength());
+  if (!out.IsEmpty()) {
+    auto write_one = [this, env](Napi::Value v) {
+      const uint8_t* p = nullptr;
+      size_t n = 0;
+      if (!BytesOf(env, v, &p, &n)) return;
+      if (n == 0 || n > static_cast<size_t>(kMaxPlaintext)) return;
+      WritePlaintext(p, n);
     };
-    if (IsUint8Array(out)) {
+    if (!out.IsArray()) {
       write_one(out);
-    } else if (out.IsArray()) {
+    } else {
       Napi::Array a = out.As<Napi::Array>();
       uint32_t n = a.Length();
       for (uint32_t i = 0; i < n; i++) write_one(a.Get(i));
@@ -986,7 +1022,36 @@ Napi::Value SessionHandle::Step(const Napi::CallbackInfo& info) {
   return BuildResult(env);
 }
 
+// The hot path: the module-level step(id, inbound, outbound, ops). A method
+// call on the handle costs an ObjectWrap unwrap (a private-symbol property
+// lookup, ~800 instructions, two per record); the id (slot and generation,
+// from stepId()) is looked up in the env's table instead. A module function
+// is also a constant call target, which V8 calls on its fast API path.
+Napi::Function SessionHandle::InitStep(Napi::Env env) { return Napi::Function::New<&SessionHandle::StepById>(env, "step"); }
+
+Napi::Value SessionHandle::StepById(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  DtlsAddon* addon = DtlsAddon::From(env);
+  int64_t id = -1;
+  if (info.Length() > 0) napi_get_value_int64(env, info[0], &id);
+  SessionHandle* s = nullptr;
+  if (addon != nullptr && id >= 0) {
+    s = addon->SlotSession(static_cast<uint32_t>(id & 0xFFFFFFFF), static_cast<uint32_t>(id >> 32));
+  }
+  if (s == nullptr) throw InvalidState(env, "the native session is destroyed");
+  uint32_t ops = 0;
+  if (info.Length() > 3 && napi_get_value_uint32(env, info[3], &ops) != napi_ok) ops = 0;
+  return s->RunStep(env, info[1], info[2], ops);
+}
+
+// stepId(): this session's id for step(id, ...), valid until destroy().
+Napi::Value SessionHandle::StepId(const Napi::CallbackInfo& info) {
+  EnsureAlive(info.Env());
+  return Napi::Number::New(info.Env(), static_cast<double>(slot_generation_) * 4294967296.0 + static_cast<double>(slot_));
+}
+
 void SessionHandle::BeginStep(Arena* arena) {
+  queue_clean_ = false;  // a worker thread's queue too: the first call clears it
   arena_ = arena;
   arena_->Clear();
   bio_state_.out = arena_;

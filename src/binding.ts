@@ -148,6 +148,8 @@ export interface NativeContext {
 
 export interface NativeSession {
   step(inbound: Uint8Array | Uint8Array[] | null, outbound: Uint8Array | Uint8Array[] | null, ops: number): NativeStepRare | undefined;
+  /** this session's id for binding.step(id, ...), valid until destroy() */
+  stepId(): number;
   /** the same step on the libuv thread pool (no plaintext); `done` gets what step() returns, the output in the step buffers */
   stepAsync(inbound: Uint8Array[], ops: number, done: (rare: NativeStepRare | undefined) => void): void;
   destroy(): void;
@@ -167,6 +169,8 @@ export interface NativeBinding {
   setErrorFactory(factory: (message: string, errors: NativeErrorEntry[]) => Error): void;
   generateCertificate(keyType: string, commonName: string, days: number): Promise<{ cert: string; key: string }>;
   liveSessions(): number;
+  /** session.step() by stepId(): the hot path (no method-call unwrap); throws ERR_DTLS_INVALID_STATE once destroyed */
+  step(id: number, inbound: Uint8Array | Uint8Array[] | null, outbound: Uint8Array | Uint8Array[] | null, ops: number): NativeStepRare | undefined;
   /** this thread's OpenSSL error queue, read without consuming it (tests, diagnostics) */
   errorQueueSnapshot(): NativeErrorEntry[];
   /** the env's step output block (see native/session_handle.cc BuildResult) */

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import { createHash, X509Certificate } from 'node:crypto';
 
@@ -181,8 +182,46 @@ export interface InternalSessionOptions extends SessionOptions {
 }
 
 // The env's shared step output (see NativeStepRare): read right after each step.
-const STEP_DATA = Buffer.from(binding.stepData);
+const STEP_BLOCK = binding.stepData;
 const STEP_META = binding.stepMeta;
+
+/**
+ * Where a step's output Buffers are carved from: a bump allocator over an
+ * unzeroed block, as Buffer.allocUnsafe() does with its 8 KiB pool, but with
+ * larger blocks: a new block per few records (malloc, ArrayBuffer set-up,
+ * its later sweep) was a tenth of a record's cost with 8 KiB. A Buffer keeps
+ * its whole block alive: datagrams, which a transport sends and drops, come
+ * from 64 KiB blocks; messages, which an application may keep, from 16 KiB.
+ */
+class OutputPool {
+  #block: ArrayBuffer;
+  #offset = 0;
+
+  constructor(readonly blockSize: number) {
+    this.#block = Buffer.allocUnsafeSlow(blockSize).buffer as ArrayBuffer;
+  }
+
+  /** A Buffer of `len` bytes copied from the step block at `off`. */
+  copy(off: number, len: number): Buffer {
+    if (len > this.blockSize >>> 2) {
+      // Large items get their own memory (as Buffer.allocUnsafe does above half its pool).
+      const own = Buffer.allocUnsafeSlow(len);
+      own.set(new Uint8Array(STEP_BLOCK, off, len));
+      return own;
+    }
+    if (this.#offset + len > this.blockSize) {
+      this.#block = Buffer.allocUnsafeSlow(this.blockSize).buffer as ArrayBuffer;
+      this.#offset = 0;
+    }
+    const b = Buffer.from(this.#block, this.#offset, len);
+    b.set(new Uint8Array(STEP_BLOCK, off, len));
+    this.#offset = (this.#offset + len + 7) & ~7; // aligned, as Buffer's pool
+    return b;
+  }
+}
+const DATAGRAM_POOL = new OutputPool(64 * 1024);
+const MESSAGE_POOL = new OutputPool(16 * 1024);
+const nativeStep = binding.step;
 
 const SSL_ERROR_SYSCALL = 5;
 const DEFAULT_MTU = 1200;
@@ -234,6 +273,8 @@ function validateMs(v: unknown, name: string): void {
 /** A DTLS 1.2 session over any datagram transport: datagrams in with receive(), out through `send`. */
 export class DtlsSession extends EventEmitter {
   #handle: NativeSession | null;
+  /** #handle's id for nativeStep() */
+  #stepId = -1;
   readonly #role: DtlsRole;
   readonly #send: (datagram: Buffer) => void;
   readonly #handshakeTimeoutMs: number;
@@ -383,6 +424,7 @@ export class DtlsSession extends EventEmitter {
     }
     this.#context = context;
     this.#handle = new binding.SessionHandle(nativeContextOf(context), native);
+    this.#stepId = this.#handle.stepId();
     if (DEBUG_ENABLED) this.#debugLabel = sessionLabel(this.#role);
 
     // Keylog lines are produced only while someone listens (or a keylogFile takes them).
@@ -663,7 +705,7 @@ export class DtlsSession extends EventEmitter {
     let rare: NativeStepRare | undefined;
     this.#stepping = true;
     try {
-      rare = handle.step(inbound, outbound, ops);
+      rare = nativeStep(this.#stepId, inbound, outbound, ops);
     } finally {
       this.#stepping = false;
       // Closed from inside the step (a pskCallback): free the SSL now that OpenSSL has returned.
@@ -686,7 +728,20 @@ export class DtlsSession extends EventEmitter {
     let datagrams: Buffer[] | undefined;
     let messages: Buffer[] | undefined;
     const count = STEP_META[2]!;
-    if (count !== 0) {
+    if (count > 0 && STEP_META[3] === 0) {
+      // The common case: the items are in stepMeta, the bytes in the step block.
+      for (let i = 0, k = 4; i < count; i++, k += 3) {
+        if (STEP_META[k] === 0) {
+          const b = DATAGRAM_POOL.copy(STEP_META[k + 1]!, STEP_META[k + 2]!);
+          if (datagrams === undefined) datagrams = [b];
+          else datagrams.push(b);
+        } else {
+          const b = MESSAGE_POOL.copy(STEP_META[k + 1]!, STEP_META[k + 2]!);
+          if (messages === undefined) messages = [b];
+          else messages.push(b);
+        }
+      }
+    } else if (count !== 0) {
       const items: ArrayLike<number> = count < 0 ? rare!.items! : STEP_META;
       const base = count < 0 ? 0 : 4;
       const n = count < 0 ? items.length / 3 : count;
@@ -696,13 +751,8 @@ export class DtlsSession extends EventEmitter {
         const off = items[base + 3 * i + 1]!;
         const len = items[base + 3 * i + 2]!;
         let b: Buffer;
-        if (own !== undefined) {
-          b = own.subarray(off, off + len);
-        } else {
-          // Pool-backed for small sizes: no malloc per datagram.
-          b = Buffer.allocUnsafe(len);
-          STEP_DATA.copy(b, 0, off, off + len);
-        }
+        if (own !== undefined) b = own.subarray(off, off + len);
+        else b = (kind === 0 ? DATAGRAM_POOL : MESSAGE_POOL).copy(off, len);
         if (kind === 0) (datagrams ??= []).push(b);
         else (messages ??= []).push(b);
       }
@@ -759,14 +809,20 @@ export class DtlsSession extends EventEmitter {
   #process(handle: NativeSession, flags: number, timeout: number, datagrams: Buffer[] | undefined, messages: Buffer[] | undefined, rare: NativeStepRare | undefined): void {
     let sendError: unknown;
     if (datagrams !== undefined) {
-      for (const d of datagrams) {
+      for (let i = 0; i < datagrams.length; i++) {
         try {
-          this.#send(d);
+          this.#send(datagrams[i]!);
         } catch (e) {
           sendError = e;
           break;
         }
       }
+    }
+    if (flags === 0 && rare === undefined && sendError === undefined) {
+      // Nothing but datagrams and messages (every record after the handshake).
+      if (this.#state === 'connecting') this.#armTimer(timeout);
+      if (messages !== undefined) this.#deliver(messages);
+      return;
     }
     // A send callback may deliver synchronously to a peer that answers
     // synchronously: this session can have moved on (or ended) meanwhile.
@@ -783,18 +839,7 @@ export class DtlsSession extends EventEmitter {
       }
     }
     if (announce && this.#state === 'connected' && this.#handle === handle) this.#announce();
-    if (messages !== undefined) {
-      for (const m of messages) {
-        if (this.#pending !== undefined) {
-          // Not delivered before the peer is verified.
-          if (this.#held.length < MAX_HELD_MESSAGES) this.#held.push(m);
-          else this.#droppedLocally++;
-          continue;
-        }
-        if (this.#state !== 'connected') break;
-        this.emit('message', m);
-      }
-    }
+    if (messages !== undefined) this.#deliver(messages);
     const alerts = rare?.alerts !== undefined ? rare.alerts.map((a) => this.#alert(a, handle)) : [];
     for (const a of alerts) this.emit('alert', a);
     // A failure that points at our own private key counts towards the context's key self-test.
@@ -814,6 +859,19 @@ export class DtlsSession extends EventEmitter {
     }
     if ((flags & FLAG_PEER_CLOSED) !== 0 && this.#handle !== null) {
       this.#finish('closed', undefined);
+    }
+  }
+
+  #deliver(messages: Buffer[]): void {
+    for (let i = 0; i < messages.length; i++) {
+      if (this.#pending !== undefined) {
+        // Not delivered before the peer is verified.
+        if (this.#held.length < MAX_HELD_MESSAGES) this.#held.push(messages[i]!);
+        else this.#droppedLocally++;
+        continue;
+      }
+      if (this.#state !== 'connected') break;
+      this.emit('message', messages[i]!);
     }
   }
 
