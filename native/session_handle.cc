@@ -1319,31 +1319,40 @@ Napi::Value SessionHandle::SetKeylog(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// What the handshake negotiated, as a flat array (layout: NativeSessionInfoRow
+// in src/binding.ts): indexed stores cost a fraction of the named-property
+// sets of an object built through N-API (each creates its key string).
 Napi::Value SessionHandle::Info(const Napi::CallbackInfo& info) {
   JobLock lock(this);
   Napi::Env env = info.Env();
   EnsureAlive(env);
   ClearErrorOnReturn guard;
   SSL* ssl = ssl_.get();
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("protocol", Napi::String::New(env, SSL_get_version(ssl)));
+  Napi::Array row = Napi::Array::New(env, 12);
+  Napi::Value undefined = env.Undefined();
+  row.Set(0u, Napi::String::New(env, SSL_get_version(ssl)));
   const SSL_CIPHER* c = SSL_get_current_cipher(ssl);
   if (c != nullptr) {
-    Napi::Object ci = Napi::Object::New(env);
-    ci.Set("name", Napi::String::New(env, SSL_CIPHER_get_name(c)));
     const char* std_name = SSL_CIPHER_standard_name(c);
-    ci.Set("standardName", Napi::String::New(env, std_name != nullptr ? std_name : SSL_CIPHER_get_name(c)));
-    ci.Set("version", Napi::String::New(env, SSL_CIPHER_get_version(c)));
-    o.Set("cipher", ci);
+    row.Set(1u, Napi::String::New(env, SSL_CIPHER_get_name(c)));
+    row.Set(2u, Napi::String::New(env, std_name != nullptr ? std_name : SSL_CIPHER_get_name(c)));
+    row.Set(3u, Napi::String::New(env, SSL_CIPHER_get_version(c)));
+  } else {
+    row.Set(1u, undefined);
+    row.Set(2u, undefined);
+    row.Set(3u, undefined);
   }
-  o.Set("resumed", Napi::Boolean::New(env, SSL_session_reused(ssl) == 1));
-  o.Set("extendedMasterSecret", Napi::Boolean::New(env, SSL_get_extms_support(ssl) == 1));
+  row.Set(4u, Napi::Boolean::New(env, SSL_session_reused(ssl) == 1));
+  row.Set(5u, Napi::Boolean::New(env, SSL_get_extms_support(ssl) == 1));
   const unsigned char* alpn = nullptr;
   unsigned int alpn_len = 0;
   SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
   if (alpn != nullptr && alpn_len > 0) {
-    o.Set("alpnProtocol", Napi::String::New(env, reinterpret_cast<const char*>(alpn), alpn_len));
+    row.Set(6u, Napi::String::New(env, reinterpret_cast<const char*>(alpn), alpn_len));
+  } else {
+    row.Set(6u, undefined);
   }
+  row.Set(7u, undefined);
   X509Ptr peer(SSL_get1_peer_certificate(ssl));
   if (peer) {
     int n = i2d_X509(peer.get(), nullptr);
@@ -1351,17 +1360,21 @@ Napi::Value SessionHandle::Info(const Napi::CallbackInfo& info) {
       Napi::Buffer<uint8_t> der = Napi::Buffer<uint8_t>::New(env, static_cast<size_t>(n));
       unsigned char* p = der.Data();
       i2d_X509(peer.get(), &p);
-      o.Set("peerCertificate", der);
+      row.Set(7u, der);
     }
   }
   long vr = SSL_get_verify_result(ssl);
-  o.Set("verifyResult", Napi::Number::New(env, static_cast<double>(vr)));
-  o.Set("verifyMessage", Napi::String::New(env, X509_verify_cert_error_string(vr)));
-  o.Set("maxPayload", Napi::Number::New(env, connected_ ? static_cast<double>(DTLS_get_data_mtu(ssl)) : 0));
+  row.Set(8u, Napi::Number::New(env, static_cast<double>(vr)));
+  row.Set(9u, Napi::String::New(env, X509_verify_cert_error_string(vr)));
+  row.Set(10u, Napi::Number::New(env, connected_ ? static_cast<double>(DTLS_get_data_mtu(ssl)) : 0));
   // DTLS-SRTP: the profile both sides agreed on (RFC 5764 use_srtp), if any.
   const SRTP_PROTECTION_PROFILE* srtp = SSL_get_selected_srtp_profile(ssl);
-  if (srtp != nullptr && srtp->name != nullptr) o.Set("srtpProfile", Napi::String::New(env, srtp->name));
-  return o;
+  if (srtp != nullptr && srtp->name != nullptr) {
+    row.Set(11u, Napi::String::New(env, srtp->name));
+  } else {
+    row.Set(11u, undefined);
+  }
+  return row;
 }
 
 Napi::Value SessionHandle::GetSession(const Napi::CallbackInfo& info) {

@@ -49,6 +49,40 @@ export interface NativeStepRare {
   error?: NativeFailure;
 }
 
+/** handle.info()'s flat row (native/session_handle.cc Info); nativeSessionInfo() names the fields */
+export type NativeSessionInfoRow = [
+  protocol: string,
+  cipherName: string | undefined,
+  cipherStandardName: string | undefined,
+  cipherVersion: string | undefined,
+  resumed: boolean,
+  extendedMasterSecret: boolean,
+  alpnProtocol: string | undefined,
+  peerCertificate: Buffer | undefined,
+  verifyResult: number,
+  verifyMessage: string,
+  maxPayload: number,
+  srtpProfile: string | undefined,
+];
+
+/** What the handshake negotiated, from a session handle. */
+export function nativeSessionInfo(handle: NativeSession): NativeSessionInfo {
+  const r = handle.info();
+  const n: NativeSessionInfo = {
+    protocol: r[0],
+    resumed: r[4],
+    extendedMasterSecret: r[5],
+    verifyResult: r[8],
+    verifyMessage: r[9],
+    maxPayload: r[10],
+  };
+  if (r[1] !== undefined) n.cipher = { name: r[1], standardName: r[2]!, version: r[3]! };
+  if (r[6] !== undefined) n.alpnProtocol = r[6];
+  if (r[7] !== undefined) n.peerCertificate = r[7];
+  if (r[11] !== undefined) n.srtpProfile = r[11];
+  return n;
+}
+
 export interface NativeSessionInfo {
   protocol: string;
   cipher?: { name: string; standardName: string; version: string };
@@ -155,7 +189,7 @@ export interface NativeSession {
   destroy(): void;
   setFingerprints(fps: NativeFingerprint[]): void;
   setKeylog(on: boolean): void;
-  info(): NativeSessionInfo;
+  info(): NativeSessionInfoRow;
   getSession(): Buffer | undefined;
   exportKeyingMaterial(length: number, label: string, context?: Uint8Array): Buffer;
   stats(): NativeStats;

@@ -10,6 +10,7 @@ import {
   FLAG_FINGERPRINT,
   FLAG_PEER_CLOSED,
   FLAG_TIMED_OUT,
+  nativeSessionInfo,
   OP_SHUTDOWN,
   OP_START,
   OP_TIMER,
@@ -298,6 +299,8 @@ export class DtlsSession extends EventEmitter {
   #context: SecureContext;
   /** the peer certificate as the 'negotiated' event shows it: made when a timeline is read, judged at connectedAt */
   #peerCertificate: PeerCertificateSummary | undefined;
+  /** the peer certificate (DER) of the completed handshake: fingerprints are checked on it */
+  #peerDer: Buffer | undefined;
   #connectedAt = 0;
   /** NODE_DEBUG=dtls: this session's name in the trace, and the next recorder event to print */
   #debugLabel: string | undefined;
@@ -549,7 +552,8 @@ export class DtlsSession extends EventEmitter {
     const pending = this.#pending;
     if (pending !== undefined) {
       this.#pending = undefined;
-      if (pending.peerCertificate === undefined || !matchesAny(pending.peerCertificate, parsed)) {
+      const der = this.#peerDer;
+      if (der === undefined || !matchesAny(der, parsed)) {
         this.#failAfterHandshake(lateMismatch());
         return;
       }
@@ -564,8 +568,8 @@ export class DtlsSession extends EventEmitter {
       return;
     }
     if (this.#state === 'connected') {
-      const cert = this.#info?.peerCertificate;
-      if (cert === undefined || !matchesAny(cert, parsed)) this.#failAfterHandshake(lateMismatch());
+      const der = this.#peerDer;
+      if (der === undefined || !matchesAny(der, parsed)) this.#failAfterHandshake(lateMismatch());
     }
   }
 
@@ -881,7 +885,7 @@ export class DtlsSession extends EventEmitter {
    * after the certificate arrived). True when the session is now connected.
    */
   #connected(handle: NativeSession): boolean {
-    const n = handle.info();
+    const n = nativeSessionInfo(handle);
     this.#handshakeMs = performance.now() - this.#startedAt;
     const info: HandshakeInfo = {
       role: this.#role,
@@ -894,7 +898,9 @@ export class DtlsSession extends EventEmitter {
       maxPayload: n.maxPayload,
       handshakeMs: this.#handshakeMs,
     };
-    if (n.peerCertificate !== undefined) info.peerCertificate = new X509Certificate(n.peerCertificate);
+    const der = n.peerCertificate;
+    this.#peerDer = der;
+    if (der !== undefined) definePeerCertificate(info, der);
     this.#connectedAt = Date.now();
     if (n.srtpProfile !== undefined && isSrtpProfile(n.srtpProfile)) {
       const material = handle.exportKeyingMaterial(srtpKeyingMaterialLength(n.srtpProfile), SRTP_EXPORTER_LABEL);
@@ -910,7 +916,7 @@ export class DtlsSession extends EventEmitter {
     if (expected !== undefined) {
       // OpenSSL checked the fingerprints it had when the certificate arrived;
       // setRemoteFingerprints() may have replaced them since.
-      if (info.peerCertificate === undefined || !matchesAny(info.peerCertificate, expected)) {
+      if (der === undefined || !matchesAny(der, expected)) {
         this.#failAfterHandshake(lateMismatch());
         return false;
       }
@@ -1093,8 +1099,25 @@ function lateMismatch(): DtlsError {
   return new DtlsError('the peer certificate does not match the remote fingerprints (checked after the handshake)', { code: 'ERR_DTLS_FINGERPRINT_MISMATCH' });
 }
 
-function matchesAny(cert: X509Certificate, fps: Array<{ algorithm: string; digest: Buffer }>): boolean {
-  return fps.some((f) => createHash(f.algorithm.toLowerCase()).update(cert.raw).digest().equals(f.digest));
+function matchesAny(der: Buffer, fps: Array<{ algorithm: string; digest: Buffer }>): boolean {
+  return fps.some((f) => createHash(f.algorithm.toLowerCase()).update(der).digest().equals(f.digest));
+}
+
+// Parsing a certificate into an X509Certificate decodes its public key
+// through OpenSSL 3.0's provider decoders: a fifth of a whole handshake's CPU,
+// for a field most applications never read (fingerprints are checked on the
+// DER). So the object is built on first access; the property is there,
+// enumerable, exactly when the peer sent a certificate, and always the same
+// object. (The RSS growth once blamed on this in the soak test was V8's young
+// generation growing its semi-spaces, which happens at a load-dependent moment
+// either way: see test/reliability.soak.test.ts.)
+function definePeerCertificate(info: HandshakeInfo, der: Buffer): void {
+  let cert: X509Certificate | undefined;
+  Object.defineProperty(info, 'peerCertificate', {
+    configurable: true,
+    enumerable: true,
+    get: () => (cert ??= new X509Certificate(der)),
+  });
 }
 
 // Typed events for DtlsSession.
