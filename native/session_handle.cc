@@ -1214,7 +1214,25 @@ Napi::Value SessionHandle::BuildResult(Napi::Env env) {
   meta[0] = static_cast<int32_t>(flags);
   meta[1] = static_cast<int32_t>(timeout);
   meta[3] = 0;
-  if (4 + 3 * n <= meta_len) {
+  if (4 + 3 * n <= meta_len && !arena_->overflowed()) {
+    // Each item goes to its kind's output pool when it fits (kind | 2, the
+    // offset in the pool), otherwise it stays in the step block.
+    meta[2] = static_cast<int32_t>(n);
+    for (size_t i = 0; i < n; i++) {
+      const Arena::Item& it = items[i];
+      size_t at = 0;
+      uint8_t* dst = addon_->PoolAlloc(it.kind, it.length, &at);
+      if (dst != nullptr) {
+        std::memcpy(dst, arena_->data() + it.offset, it.length);
+        meta[4 + 3 * i] = static_cast<int32_t>(it.kind | 2);
+        meta[5 + 3 * i] = static_cast<int32_t>(at);
+      } else {
+        meta[4 + 3 * i] = static_cast<int32_t>(it.kind);
+        meta[5 + 3 * i] = static_cast<int32_t>(it.offset);
+      }
+      meta[6 + 3 * i] = static_cast<int32_t>(it.length);
+    }
+  } else if (4 + 3 * n <= meta_len) {
     meta[2] = static_cast<int32_t>(n);
     for (size_t i = 0; i < n; i++) {
       meta[4 + 3 * i] = static_cast<int32_t>(items[i].kind);

@@ -205,6 +205,8 @@ export interface NativeBinding {
   liveSessions(): number;
   /** session.step() by stepId(): the hot path (no method-call unwrap); throws ERR_DTLS_INVALID_STATE once destroyed */
   step(id: number, inbound: Uint8Array | Uint8Array[] | null, outbound: Uint8Array | Uint8Array[] | null, ops: number): NativeStepRare | undefined;
+  /** later steps copy their output items of `kind` (0 datagrams, 1 messages) into `pool`, from offset 0 */
+  setOutputPool(kind: 0 | 1, pool: ArrayBuffer): void;
   /** this thread's OpenSSL error queue, read without consuming it (tests, diagnostics) */
   errorQueueSnapshot(): NativeErrorEntry[];
   /** the env's step output block (see native/session_handle.cc BuildResult) */

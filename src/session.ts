@@ -187,41 +187,56 @@ const STEP_BLOCK = binding.stepData;
 const STEP_META = binding.stepMeta;
 
 /**
- * Where a step's output Buffers are carved from: a bump allocator over an
- * unzeroed block, as Buffer.allocUnsafe() does with its 8 KiB pool, but with
- * larger blocks: a new block per few records (malloc, ArrayBuffer set-up,
- * its later sweep) was a tenth of a record's cost with 8 KiB. A Buffer keeps
- * its whole block alive: datagrams, which a transport sends and drops, come
- * from 64 KiB blocks; messages, which an application may keep, from 16 KiB.
+ * Where a step's output Buffers live: native code copies each datagram and
+ * message into an output pool (an unzeroed block this side hands over with
+ * binding.setOutputPool) at increasing offsets, and a Buffer is a view of it:
+ * nothing copied here, no allocation per item. Native never writes a byte
+ * twice, so the views are the receiver's to keep. A block is replaced when
+ * nearly full. Like Buffer.allocUnsafe()'s 8 KiB pool, a Buffer keeps its
+ * whole block alive: datagrams, which a transport sends and drops, use
+ * 64 KiB blocks; messages, which an application may keep, 32 KiB ones.
+ * (Small blocks cost: a new block per few records was a tenth of a record.)
  */
 class OutputPool {
-  #block: ArrayBuffer;
-  #offset = 0;
+  #block!: ArrayBuffer;
+  #end = 0;
+  #spill = false;
 
-  constructor(readonly blockSize: number) {
-    this.#block = Buffer.allocUnsafeSlow(blockSize).buffer as ArrayBuffer;
+  constructor(
+    readonly kind: 0 | 1,
+    readonly blockSize: number,
+  ) {
+    this.#replace();
   }
 
-  /** A Buffer of `len` bytes copied from the step block at `off`. */
+  /** The item native code put in the pool at `off`. */
+  view(off: number, len: number): Buffer {
+    this.#end = off + len;
+    return Buffer.from(this.#block, off, len);
+  }
+
+  /** An item that did not fit the pool: copied out of the step block. */
   copy(off: number, len: number): Buffer {
-    if (len > this.blockSize >>> 2) {
-      // Large items get their own memory (as Buffer.allocUnsafe does above half its pool).
-      const own = Buffer.allocUnsafeSlow(len);
-      own.set(new Uint8Array(STEP_BLOCK, off, len));
-      return own;
-    }
-    if (this.#offset + len > this.blockSize) {
-      this.#block = Buffer.allocUnsafeSlow(this.blockSize).buffer as ArrayBuffer;
-      this.#offset = 0;
-    }
-    const b = Buffer.from(this.#block, this.#offset, len);
+    this.#spill = true;
+    const b = Buffer.allocUnsafe(len);
     b.set(new Uint8Array(STEP_BLOCK, off, len));
-    this.#offset = (this.#offset + len + 7) & ~7; // aligned, as Buffer's pool
     return b;
   }
+
+  /** After a step's items are taken: a new block when this one is (nearly) full. */
+  refill(): void {
+    if (this.#spill || this.blockSize - this.#end < this.blockSize >>> 4) this.#replace();
+  }
+
+  #replace(): void {
+    this.#block = Buffer.allocUnsafeSlow(this.blockSize).buffer as ArrayBuffer;
+    this.#end = 0;
+    this.#spill = false;
+    binding.setOutputPool(this.kind, this.#block);
+  }
 }
-const DATAGRAM_POOL = new OutputPool(64 * 1024);
-const MESSAGE_POOL = new OutputPool(16 * 1024);
+const DATAGRAM_POOL = new OutputPool(0, 64 * 1024);
+const MESSAGE_POOL = new OutputPool(1, 32 * 1024);
 const nativeStep = binding.step;
 
 const SSL_ERROR_SYSCALL = 5;
@@ -734,17 +749,22 @@ export class DtlsSession extends EventEmitter {
     const count = STEP_META[2]!;
     if (count > 0 && STEP_META[3] === 0) {
       // The common case: the items are in stepMeta, the bytes in the step block.
+      // The common case: native put the items in the output pools (kind | 2).
       for (let i = 0, k = 4; i < count; i++, k += 3) {
-        if (STEP_META[k] === 0) {
-          const b = DATAGRAM_POOL.copy(STEP_META[k + 1]!, STEP_META[k + 2]!);
+        const kind = STEP_META[k]!;
+        const pool = (kind & 1) === 0 ? DATAGRAM_POOL : MESSAGE_POOL;
+        const b = (kind & 2) !== 0 ? pool.view(STEP_META[k + 1]!, STEP_META[k + 2]!) : pool.copy(STEP_META[k + 1]!, STEP_META[k + 2]!);
+        if ((kind & 1) === 0) {
           if (datagrams === undefined) datagrams = [b];
           else datagrams.push(b);
+        } else if (messages === undefined) {
+          messages = [b];
         } else {
-          const b = MESSAGE_POOL.copy(STEP_META[k + 1]!, STEP_META[k + 2]!);
-          if (messages === undefined) messages = [b];
-          else messages.push(b);
+          messages.push(b);
         }
       }
+      if (datagrams !== undefined) DATAGRAM_POOL.refill();
+      if (messages !== undefined) MESSAGE_POOL.refill();
     } else if (count !== 0) {
       const items: ArrayLike<number> = count < 0 ? rare!.items! : STEP_META;
       const base = count < 0 ? 0 : 4;
@@ -756,7 +776,10 @@ export class DtlsSession extends EventEmitter {
         const len = items[base + 3 * i + 2]!;
         let b: Buffer;
         if (own !== undefined) b = own.subarray(off, off + len);
-        else b = (kind === 0 ? DATAGRAM_POOL : MESSAGE_POOL).copy(off, len);
+        else {
+          b = Buffer.allocUnsafe(len);
+          b.set(new Uint8Array(STEP_BLOCK, off, len));
+        }
         if (kind === 0) (datagrams ??= []).push(b);
         else (messages ??= []).push(b);
       }
