@@ -120,7 +120,14 @@ interface Peer {
   established: boolean;
   lastSeen: number;
   /** a new handshake from the same address:port, in progress */
-  successor?: { socket: DtlsSocket; random: Buffer };
+  successor?: Successor;
+}
+
+interface Successor {
+  socket: DtlsSocket;
+  random: Buffer;
+  /** the old session ended first: this handshake carries on as the peer's own entry */
+  promoted?: Peer;
 }
 
 const ALERT_INTERNAL_ERROR = 80;
@@ -443,12 +450,17 @@ export class DtlsServer extends EventEmitter {
       return;
     }
     const socket = this.#newSession(rinfo, cookie);
-    const successor = { socket, random: Buffer.from(hello.random) };
+    const successor: Successor = { socket, random: Buffer.from(hello.random) };
     peer.successor = successor;
     let connected = false;
     socket.once('secureConnect', () => {
       connected = true;
       this.#handshakeDone(true);
+      if (successor.promoted !== undefined) {
+        successor.promoted.established = true;
+        this.emit('secureConnection', socket);
+        return;
+      }
       if (peer.successor !== successor) return;
       peer.successor = undefined;
       // The old session's peer is gone: replace it without a word on the wire.
@@ -471,12 +483,26 @@ export class DtlsServer extends EventEmitter {
   #track(entry: Peer, rinfo: dgram.RemoteInfo): void {
     entry.socket.once('close', () => {
       this.#droppedByClosedSessions += entry.socket.getStats().dropped;
-      entry.successor?.socket.destroy();
+      const successor = entry.successor;
+      entry.successor = undefined;
       const current = this.#peers.get(rinfo.address);
       if (current?.get(rinfo.port) === entry) {
+        if (successor !== undefined && this.#closing === undefined) {
+          // The old session ended (its close_notify can share a turn with the
+          // restarted peer's ClientHello): the new handshake carries on as the
+          // peer's own, as if it had come first. The peer count stays.
+          const next: Peer = { socket: successor.socket, random: successor.random, established: false, lastSeen: entry.lastSeen };
+          successor.promoted = next;
+          current.set(rinfo.port, next);
+          this.#track(next, rinfo);
+          return;
+        }
+        successor?.socket.destroy();
         current.delete(rinfo.port);
         if (current.size === 0) this.#peers.delete(rinfo.address);
         this.#connections--;
+      } else {
+        successor?.socket.destroy();
       }
     });
   }

@@ -244,3 +244,44 @@ test('a message listener that throws: the exception is uncaught, and the other s
   assert.equal(out.thrown >= 1, true);
   assert.deepEqual(out.got, Array.from({ length: 20 }, (_, i) => `b${i}`));
 });
+
+test('the old session\'s close_notify and the restarted client\'s ClientHello in one turn: the new handshake carries on', { timeout: 20_000 }, async () => {
+  const sockets: DtlsSocket[] = [];
+  const { server, udp, port } = await adoptedServer((s) => {
+    sockets.push(s);
+    s.on('message', (m) => s.send(m));
+  });
+  const c = await holdingSocket();
+  try {
+    const first = await connected({ port, socket: c.udp });
+    await until(() => sockets.length === 1, 5000, 'first connected');
+    c.hold(true);
+    await first.close(); // close_notify, held
+    // A long first retransmission timeout: if the server dropped this ClientHello, the handshake would stall.
+    const second = connect({ host: LOCALHOST, port, socket: c.udp, rejectUnauthorized: false, retransmitTimeout: 20_000 });
+    const secondUp = new Promise<void>((resolve, reject) => {
+      second.once('secureConnect', () => resolve());
+      second.once('error', reject);
+    });
+    await until(() => c.held.length === 2, 5000, 'the new ClientHello');
+    c.hold(false);
+    udp.emit('message', c.held[0], c.rinfo()); // close_notify for the old session
+    udp.emit('message', c.held[1], c.rinfo()); // ClientHello: a successor, since the old session is still up at arrival
+    await withTimeout(secondUp, 5000, 'the new handshake completes without a retransmission');
+    await until(() => sockets.length === 2, 5000, 'announced');
+    assert.equal(sockets[0]!.state, 'closed');
+    assert.equal(second.getStats().retransmits, 0);
+    second.send('works');
+    assert.equal((await nextMessage(second)).toString(), 'works');
+    const st = server.getStats();
+    assert.equal(st.connections, 1);
+    assert.equal(st.handshakes, 2);
+    assert.equal(st.handshakeFailures, 0);
+    await second.close();
+    await until(() => server.connections === 0, 5000, 'closed');
+  } finally {
+    await server.close();
+    udp.close();
+    c.udp.close();
+  }
+});
