@@ -43,6 +43,7 @@ DtlsAddon::DtlsAddon(Napi::Env env, Napi::Object exports) {
 
   Napi::Function ctx = ContextHandle::Init(env);
   Napi::Function sess = SessionHandle::Init(env);
+  Napi::Function step = SessionHandle::InitStep(env);
   context_ctor = Napi::Persistent(ctx);
   session_ctor = Napi::Persistent(sess);
 
@@ -52,10 +53,12 @@ DtlsAddon::DtlsAddon(Napi::Env env, Napi::Object exports) {
                   InstanceMethod("generateCertificate", &DtlsAddon::GenerateCertificate),
                   InstanceMethod("liveSessions", &DtlsAddon::LiveSessions),
                   InstanceMethod("errorQueueSnapshot", &DtlsAddon::ErrorQueueSnapshot),
+                  InstanceMethod("setOutputPool", &DtlsAddon::SetOutputPool),
                   InstanceValue("stepData", step_data),
                   InstanceValue("stepMeta", step_meta),
                   InstanceValue("ContextHandle", ctx),
                   InstanceValue("SessionHandle", sess),
+                  InstanceValue("step", step),
                   InstanceValue("opensslVersion", Napi::String::New(env, OpenSSL_version(OPENSSL_VERSION))),
                   InstanceValue("opensslVersionNumber", Napi::Number::New(env, static_cast<double>(runtime))),
                   InstanceValue("headerVersion", Napi::String::New(env, OPENSSL_VERSION_TEXT)),
@@ -83,8 +86,13 @@ void DtlsAddon::Cleanup() {
   std::vector<SessionHandle*> live(sessions_.begin(), sessions_.end());
   for (SessionHandle* s : live) s->Destroy();
   sessions_.clear();
-  // The JS-visible step block dies with the env.
+  // The JS-visible step block and output pools die with the env.
   step_arena_.AttachExternal(nullptr, 0);
+  for (OutputPool& p : pools_) {
+    p.data = nullptr;
+    p.size = 0;
+    p.offset = 0;
+  }
   step_meta_ = nullptr;
   step_meta_length_ = 0;
   if (default_roots_ != nullptr) {
@@ -113,6 +121,27 @@ X509_STORE* DtlsAddon::DefaultRoots(Napi::Env env, Napi::Value pems) {
   return default_roots_;
 }
 
+uint32_t DtlsAddon::AddSlot(SessionHandle* s, uint32_t* generation) {
+  uint32_t slot;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  } else {
+    slot = static_cast<uint32_t>(slots_.size());
+    slots_.emplace_back();
+  }
+  slots_[slot].session = s;
+  *generation = slots_[slot].generation;
+  return slot;
+}
+
+void DtlsAddon::RemoveSlot(uint32_t slot) {
+  if (slot >= slots_.size() || slots_[slot].session == nullptr) return;
+  slots_[slot].session = nullptr;
+  slots_[slot].generation++;
+  free_slots_.push_back(slot);
+}
+
 Napi::Value DtlsAddon::SetErrorFactory(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsFunction()) {
     throw Napi::TypeError::New(info.Env(), "setErrorFactory expects a function");
@@ -128,6 +157,25 @@ Napi::Value DtlsAddon::GenerateCertificate(const Napi::CallbackInfo& info) {
 // Diagnostics and tests: this thread's queue as it is, without consuming it.
 Napi::Value DtlsAddon::ErrorQueueSnapshot(const Napi::CallbackInfo& info) {
   return ErrorListToJs(info.Env(), SnapshotErrors());
+}
+
+// setOutputPool(kind, pool: ArrayBuffer): later steps write their items of
+// that kind (0 datagrams, 1 messages) into `pool` from offset 0 on.
+Napi::Value DtlsAddon::SetOutputPool(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsArrayBuffer()) {
+    throw Napi::TypeError::New(env, "setOutputPool(kind, arrayBuffer)");
+  }
+  uint32_t kind = info[0].As<Napi::Number>().Uint32Value();
+  if (kind >= 2) throw Napi::RangeError::New(env, "setOutputPool: kind is 0 or 1");
+  if (tearing_down_) return env.Undefined();
+  Napi::ArrayBuffer ab = info[1].As<Napi::ArrayBuffer>();
+  OutputPool& p = pools_[kind];
+  p.ref = Napi::Persistent(ab);
+  p.data = static_cast<uint8_t*>(ab.Data());
+  p.size = ab.ByteLength();
+  p.offset = 0;
+  return env.Undefined();
 }
 
 Napi::Value DtlsAddon::LiveSessions(const Napi::CallbackInfo& info) {

@@ -6,7 +6,9 @@
 #include <napi.h>
 #include <openssl/x509.h>
 
+#include <algorithm>
 #include <unordered_set>
+#include <vector>
 
 #include "datagram_bio.h"
 
@@ -34,6 +36,31 @@ class DtlsAddon : public Napi::Addon<DtlsAddon> {
   int32_t* step_meta() { return step_meta_; }
   size_t step_meta_length() const { return step_meta_length_; }
 
+  // Sessions by slot for the module-level step(id, ...): a number looked up
+  // here costs far less than the ObjectWrap unwrap of a method call. A slot
+  // is released when its session is destroyed; the generation tells a stale
+  // id from the slot's next session.
+  uint32_t AddSlot(SessionHandle* s, uint32_t* generation);
+  void RemoveSlot(uint32_t slot);
+  SessionHandle* SlotSession(uint32_t slot, uint32_t generation) const {
+    return slot < slots_.size() && slots_[slot].generation == generation ? slots_[slot].session : nullptr;
+  }
+
+  // Output pools (one per Arena::Kind) that JS hands over with
+  // setOutputPool(kind, ArrayBuffer): a step's output bytes are copied into
+  // the pool at increasing offsets and JS makes its Buffers as views of it,
+  // so nothing is copied in JS and no Buffer is allocated per item. Bytes
+  // once written are never written again: JS may hand the views out.
+  // Returns nullptr when the item does not fit (the bytes stay in the arena).
+  uint8_t* PoolAlloc(uint32_t kind, size_t length, size_t* offset) {
+    if (kind >= 2) return nullptr;
+    OutputPool& p = pools_[kind];
+    if (p.data == nullptr || length > p.size - p.offset) return nullptr;
+    *offset = p.offset;
+    p.offset = std::min(p.size, (p.offset + length + 7) & ~static_cast<size_t>(7));
+    return p.data + *offset;
+  }
+
   void Register(SessionHandle* s) { sessions_.insert(s); }
   void Unregister(SessionHandle* s) { sessions_.erase(s); }
   size_t live_sessions() const { return sessions_.size(); }
@@ -48,6 +75,7 @@ class DtlsAddon : public Napi::Addon<DtlsAddon> {
   Napi::Value GenerateCertificate(const Napi::CallbackInfo& info);
   Napi::Value LiveSessions(const Napi::CallbackInfo& info);
   Napi::Value ErrorQueueSnapshot(const Napi::CallbackInfo& info);
+  Napi::Value SetOutputPool(const Napi::CallbackInfo& info);
   void Cleanup();
   static void RunCleanupHook(DtlsAddon* self);
 
@@ -56,6 +84,19 @@ class DtlsAddon : public Napi::Addon<DtlsAddon> {
   bool hook_ran_ = false;
 
   std::unordered_set<SessionHandle*> sessions_;
+  struct Slot {
+    SessionHandle* session = nullptr;
+    uint32_t generation = 0;
+  };
+  std::vector<Slot> slots_;
+  struct OutputPool {
+    Napi::Reference<Napi::ArrayBuffer> ref;
+    uint8_t* data = nullptr;
+    size_t size = 0;
+    size_t offset = 0;
+  };
+  OutputPool pools_[2];
+  std::vector<uint32_t> free_slots_;
   Arena step_arena_;
   Napi::Reference<Napi::ArrayBuffer> step_data_ref_;
   Napi::Reference<Napi::Int32Array> step_meta_ref_;

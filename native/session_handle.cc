@@ -109,6 +109,18 @@ bool IsUint8Array(Napi::Value v) {
   return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array;
 }
 
+// The bytes of a Uint8Array (or Buffer) argument in two N-API calls: the
+// step's hot path (IsUint8Array + As<Uint8Array>() takes three).
+bool BytesOf(napi_env env, napi_value v, const uint8_t** data, size_t* length) {
+  bool typed = false;
+  if (napi_is_typedarray(env, v, &typed) != napi_ok || !typed) return false;
+  napi_typedarray_type type;
+  void* p = nullptr;
+  if (napi_get_typedarray_info(env, v, &type, length, &p, nullptr, nullptr) != napi_ok || type != napi_uint8_array) return false;
+  *data = static_cast<const uint8_t*>(p);
+  return true;
+}
+
 Napi::Error InvalidState(Napi::Env env, const char* message) {
   Napi::Error e = Napi::Error::New(env, message);
   e.Set("code", Napi::String::New(env, "ERR_DTLS_INVALID_STATE"));
@@ -132,6 +144,7 @@ Napi::Function SessionHandle::Init(Napi::Env env) {
   return DefineClass(env, "SessionHandle",
                      {
                          InstanceMethod("step", &SessionHandle::Step),
+                         InstanceMethod("stepId", &SessionHandle::StepId),
                          InstanceMethod("stepAsync", &SessionHandle::StepAsync),
                          InstanceMethod("destroy", &SessionHandle::DestroyJs),
                          InstanceMethod("setFingerprints", &SessionHandle::SetFingerprints),
@@ -298,6 +311,7 @@ SessionHandle::SessionHandle(const Napi::CallbackInfo& info)
 
   timeline_.reserve(16);
   addon_->Register(this);
+  slot_ = addon_->AddSlot(this, &slot_generation_);
   ctx_->live_sessions++;
   registered_ = true;
   external_bytes_ = kSessionExternalBytes;
@@ -325,6 +339,7 @@ void SessionHandle::Destroy() {
   }
   if (addon_ != nullptr) {
     addon_->Unregister(this);
+    addon_->RemoveSlot(slot_);
     if (!addon_->tearing_down() && external_bytes_ != 0) {
       Napi::MemoryManagement::AdjustExternalMemory(Env(), -external_bytes_);
     }
@@ -750,6 +765,16 @@ void SessionHandle::Fail(int ssl_error, ErrorList errors) {
 void SessionHandle::AfterCall() {
   ErrorList errors = DrainErrors();
   AttachQueue(errors);
+  queue_clean_ = true;
+}
+
+// Before an OpenSSL call on the hot path: the queue must hold nothing stale.
+// It is known to be empty after the step's guard cleared it and after every
+// drain (AfterCall), so only otherwise is it looked at: each look fetches the
+// thread's error state, ~130 instructions, several per record.
+void SessionHandle::BeforeCall() {
+  if (!queue_clean_) ClearQueue();
+  queue_clean_ = false;
 }
 
 bool SessionHandle::DriveHandshake() {
@@ -758,7 +783,7 @@ bool SessionHandle::DriveHandshake() {
     started_ = true;
     Record(kTlState, 0, kStConnecting, 0, 0);
   }
-  ClearQueue();
+  BeforeCall();
   int r = SSL_do_handshake(ssl);
   int e = SSL_get_error(ssl, r);
   if (r == 1) {
@@ -824,7 +849,7 @@ void SessionHandle::ReadAll() {
   for (int i = 0; i < kMaxRecordsPerDatagram; i++) {
     // Decrypt straight into the step arena; only what a record holds is kept.
     uint8_t* dst = arena_->Reserve(kMaxPlaintext);
-    ClearQueue();
+    BeforeCall();
     int n = SSL_read(ssl, dst, kMaxPlaintext);
     if (n > 0) {
       arena_->Commit(Arena::kMessage, static_cast<size_t>(n));
@@ -888,7 +913,7 @@ void SessionHandle::WritePlaintext(const uint8_t* data, size_t len) {
     return;
   }
   SSL* ssl = ssl_.get();
-  ClearQueue();
+  BeforeCall();
   int n = SSL_write(ssl, data, static_cast<int>(len));
   if (n > 0) {
     messages_out_++;
@@ -924,7 +949,11 @@ void SessionHandle::Shutdown() {
 }
 
 Napi::Value SessionHandle::Step(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+  uint32_t ops = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() : 0;
+  return RunStep(info.Env(), info[0], info[1], ops);
+}
+
+Napi::Value SessionHandle::RunStep(Napi::Env env, Napi::Value in, Napi::Value out, uint32_t ops) {
   EnsureAlive(env);
   if (in_step_) throw InvalidState(env, "step is not re-entrant");
   in_step_ = true;
@@ -933,7 +962,6 @@ Napi::Value SessionHandle::Step(const Napi::CallbackInfo& info) {
     ~Reset() { *flag = false; }
   } reset{&in_step_};
 
-  uint32_t ops = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() : 0;
   BeginStep(&addon_->step_arena());
   struct Detach {
     SessionHandle* s;
@@ -943,40 +971,48 @@ Napi::Value SessionHandle::Step(const Napi::CallbackInfo& info) {
       s->arena_ = nullptr;
     }
   } detach{this};
-  ClearErrorOnReturn guard;
+  // ClearErrorOnReturn, knowing when the queue is already empty (BeforeCall).
+  struct QueueGuard {
+    SessionHandle* s;
+    explicit QueueGuard(SessionHandle* session) : s(session) {
+      ClearQueue();
+      s->queue_clean_ = true;
+    }
+    ~QueueGuard() {
+      if (!s->queue_clean_) ClearQueue();
+    }
+  } guard{this};
 
   StartOps(ops);
 
-  if (info.Length() > 0) {
-    Napi::Value in = info[0];
-    if (IsUint8Array(in)) {
-      Napi::Uint8Array u = in.As<Napi::Uint8Array>();
-      Feed(u.Data(), u.ByteLength());
+  const uint8_t* data = nullptr;
+  size_t length = 0;
+  if (!in.IsEmpty()) {
+    if (BytesOf(env, in, &data, &length)) {
+      Feed(data, length);
     } else if (in.IsArray()) {
       Napi::Array a = in.As<Napi::Array>();
       uint32_t n = a.Length();
       for (uint32_t i = 0; i < n; i++) {
-        Napi::Value v = a.Get(i);
-        if (!IsUint8Array(v)) {
+        if (!BytesOf(env, a.Get(i), &data, &length)) {
           dropped_++;
           continue;
         }
-        Napi::Uint8Array u = v.As<Napi::Uint8Array>();
-        Feed(u.Data(), u.ByteLength());
+        Feed(data, length);
       }
     }
   }
-  if (info.Length() > 1) {
-    Napi::Value out = info[1];
-    auto write_one = [this](Napi::Value v) {
-      if (!IsUint8Array(v)) return;
-      Napi::Uint8Array u = v.As<Napi::Uint8Array>();
-      if (u.ByteLength() == 0 || u.ByteLength() > static_cast<size_t>(kMaxPlaintext)) return;
-      WritePlaintext(u.Data(), u.ByteLength());
+  if (!out.IsEmpty()) {
+    auto write_one = [this, env](Napi::Value v) {
+      const uint8_t* p = nullptr;
+      size_t n = 0;
+      if (!BytesOf(env, v, &p, &n)) return;
+      if (n == 0 || n > static_cast<size_t>(kMaxPlaintext)) return;
+      WritePlaintext(p, n);
     };
-    if (IsUint8Array(out)) {
+    if (!out.IsArray()) {
       write_one(out);
-    } else if (out.IsArray()) {
+    } else {
       Napi::Array a = out.As<Napi::Array>();
       uint32_t n = a.Length();
       for (uint32_t i = 0; i < n; i++) write_one(a.Get(i));
@@ -986,7 +1022,36 @@ Napi::Value SessionHandle::Step(const Napi::CallbackInfo& info) {
   return BuildResult(env);
 }
 
+// The hot path: the module-level step(id, inbound, outbound, ops). A method
+// call on the handle costs an ObjectWrap unwrap (a private-symbol property
+// lookup, ~800 instructions, two per record); the id (slot and generation,
+// from stepId()) is looked up in the env's table instead. A module function
+// is also a constant call target, which V8 calls on its fast API path.
+Napi::Function SessionHandle::InitStep(Napi::Env env) { return Napi::Function::New<&SessionHandle::StepById>(env, "step"); }
+
+Napi::Value SessionHandle::StepById(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  DtlsAddon* addon = DtlsAddon::From(env);
+  int64_t id = -1;
+  if (info.Length() > 0) napi_get_value_int64(env, info[0], &id);
+  SessionHandle* s = nullptr;
+  if (addon != nullptr && id >= 0) {
+    s = addon->SlotSession(static_cast<uint32_t>(id & 0xFFFFFFFF), static_cast<uint32_t>(id >> 32));
+  }
+  if (s == nullptr) throw InvalidState(env, "the native session is destroyed");
+  uint32_t ops = 0;
+  if (info.Length() > 3 && napi_get_value_uint32(env, info[3], &ops) != napi_ok) ops = 0;
+  return s->RunStep(env, info[1], info[2], ops);
+}
+
+// stepId(): this session's id for step(id, ...), valid until destroy().
+Napi::Value SessionHandle::StepId(const Napi::CallbackInfo& info) {
+  EnsureAlive(info.Env());
+  return Napi::Number::New(info.Env(), static_cast<double>(slot_generation_) * 4294967296.0 + static_cast<double>(slot_));
+}
+
 void SessionHandle::BeginStep(Arena* arena) {
+  queue_clean_ = false;  // a worker thread's queue too: the first call clears it
   arena_ = arena;
   arena_->Clear();
   bio_state_.out = arena_;
@@ -1149,7 +1214,25 @@ Napi::Value SessionHandle::BuildResult(Napi::Env env) {
   meta[0] = static_cast<int32_t>(flags);
   meta[1] = static_cast<int32_t>(timeout);
   meta[3] = 0;
-  if (4 + 3 * n <= meta_len) {
+  if (4 + 3 * n <= meta_len && !arena_->overflowed()) {
+    // Each item goes to its kind's output pool when it fits (kind | 2, the
+    // offset in the pool), otherwise it stays in the step block.
+    meta[2] = static_cast<int32_t>(n);
+    for (size_t i = 0; i < n; i++) {
+      const Arena::Item& it = items[i];
+      size_t at = 0;
+      uint8_t* dst = addon_->PoolAlloc(it.kind, it.length, &at);
+      if (dst != nullptr) {
+        std::memcpy(dst, arena_->data() + it.offset, it.length);
+        meta[4 + 3 * i] = static_cast<int32_t>(it.kind | 2);
+        meta[5 + 3 * i] = static_cast<int32_t>(at);
+      } else {
+        meta[4 + 3 * i] = static_cast<int32_t>(it.kind);
+        meta[5 + 3 * i] = static_cast<int32_t>(it.offset);
+      }
+      meta[6 + 3 * i] = static_cast<int32_t>(it.length);
+    }
+  } else if (4 + 3 * n <= meta_len) {
     meta[2] = static_cast<int32_t>(n);
     for (size_t i = 0; i < n; i++) {
       meta[4 + 3 * i] = static_cast<int32_t>(items[i].kind);
@@ -1254,31 +1337,40 @@ Napi::Value SessionHandle::SetKeylog(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// What the handshake negotiated, as a flat array (layout: NativeSessionInfoRow
+// in src/binding.ts): indexed stores cost a fraction of the named-property
+// sets of an object built through N-API (each creates its key string).
 Napi::Value SessionHandle::Info(const Napi::CallbackInfo& info) {
   JobLock lock(this);
   Napi::Env env = info.Env();
   EnsureAlive(env);
   ClearErrorOnReturn guard;
   SSL* ssl = ssl_.get();
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("protocol", Napi::String::New(env, SSL_get_version(ssl)));
+  Napi::Array row = Napi::Array::New(env, 12);
+  Napi::Value undefined = env.Undefined();
+  row.Set(0u, Napi::String::New(env, SSL_get_version(ssl)));
   const SSL_CIPHER* c = SSL_get_current_cipher(ssl);
   if (c != nullptr) {
-    Napi::Object ci = Napi::Object::New(env);
-    ci.Set("name", Napi::String::New(env, SSL_CIPHER_get_name(c)));
     const char* std_name = SSL_CIPHER_standard_name(c);
-    ci.Set("standardName", Napi::String::New(env, std_name != nullptr ? std_name : SSL_CIPHER_get_name(c)));
-    ci.Set("version", Napi::String::New(env, SSL_CIPHER_get_version(c)));
-    o.Set("cipher", ci);
+    row.Set(1u, Napi::String::New(env, SSL_CIPHER_get_name(c)));
+    row.Set(2u, Napi::String::New(env, std_name != nullptr ? std_name : SSL_CIPHER_get_name(c)));
+    row.Set(3u, Napi::String::New(env, SSL_CIPHER_get_version(c)));
+  } else {
+    row.Set(1u, undefined);
+    row.Set(2u, undefined);
+    row.Set(3u, undefined);
   }
-  o.Set("resumed", Napi::Boolean::New(env, SSL_session_reused(ssl) == 1));
-  o.Set("extendedMasterSecret", Napi::Boolean::New(env, SSL_get_extms_support(ssl) == 1));
+  row.Set(4u, Napi::Boolean::New(env, SSL_session_reused(ssl) == 1));
+  row.Set(5u, Napi::Boolean::New(env, SSL_get_extms_support(ssl) == 1));
   const unsigned char* alpn = nullptr;
   unsigned int alpn_len = 0;
   SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
   if (alpn != nullptr && alpn_len > 0) {
-    o.Set("alpnProtocol", Napi::String::New(env, reinterpret_cast<const char*>(alpn), alpn_len));
+    row.Set(6u, Napi::String::New(env, reinterpret_cast<const char*>(alpn), alpn_len));
+  } else {
+    row.Set(6u, undefined);
   }
+  row.Set(7u, undefined);
   X509Ptr peer(SSL_get1_peer_certificate(ssl));
   if (peer) {
     int n = i2d_X509(peer.get(), nullptr);
@@ -1286,17 +1378,21 @@ Napi::Value SessionHandle::Info(const Napi::CallbackInfo& info) {
       Napi::Buffer<uint8_t> der = Napi::Buffer<uint8_t>::New(env, static_cast<size_t>(n));
       unsigned char* p = der.Data();
       i2d_X509(peer.get(), &p);
-      o.Set("peerCertificate", der);
+      row.Set(7u, der);
     }
   }
   long vr = SSL_get_verify_result(ssl);
-  o.Set("verifyResult", Napi::Number::New(env, static_cast<double>(vr)));
-  o.Set("verifyMessage", Napi::String::New(env, X509_verify_cert_error_string(vr)));
-  o.Set("maxPayload", Napi::Number::New(env, connected_ ? static_cast<double>(DTLS_get_data_mtu(ssl)) : 0));
+  row.Set(8u, Napi::Number::New(env, static_cast<double>(vr)));
+  row.Set(9u, Napi::String::New(env, X509_verify_cert_error_string(vr)));
+  row.Set(10u, Napi::Number::New(env, connected_ ? static_cast<double>(DTLS_get_data_mtu(ssl)) : 0));
   // DTLS-SRTP: the profile both sides agreed on (RFC 5764 use_srtp), if any.
   const SRTP_PROTECTION_PROFILE* srtp = SSL_get_selected_srtp_profile(ssl);
-  if (srtp != nullptr && srtp->name != nullptr) o.Set("srtpProfile", Napi::String::New(env, srtp->name));
-  return o;
+  if (srtp != nullptr && srtp->name != nullptr) {
+    row.Set(11u, Napi::String::New(env, srtp->name));
+  } else {
+    row.Set(11u, undefined);
+  }
+  return row;
 }
 
 Napi::Value SessionHandle::GetSession(const Napi::CallbackInfo& info) {

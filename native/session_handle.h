@@ -26,6 +26,8 @@ class DtlsAddon;
 class SessionHandle : public Napi::ObjectWrap<SessionHandle> {
  public:
   static Napi::Function Init(Napi::Env env);
+  // The module-level step(id, inbound, outbound, ops) (see StepById).
+  static Napi::Function InitStep(Napi::Env env);
   static void InstallContextCallbacks(SSL_CTX* ctx);
 
   explicit SessionHandle(const Napi::CallbackInfo& info);
@@ -74,6 +76,9 @@ class SessionHandle : public Napi::ObjectWrap<SessionHandle> {
   // JS methods
   Napi::Value Step(const Napi::CallbackInfo& info);
   Napi::Value StepAsync(const Napi::CallbackInfo& info);
+  Napi::Value StepId(const Napi::CallbackInfo& info);
+  static Napi::Value StepById(const Napi::CallbackInfo& info);
+  Napi::Value RunStep(Napi::Env env, Napi::Value in, Napi::Value out, uint32_t ops);
   Napi::Value DestroyJs(const Napi::CallbackInfo& info);
   Napi::Value SetFingerprints(const Napi::CallbackInfo& info);
   Napi::Value SetKeylog(const Napi::CallbackInfo& info);
@@ -111,6 +116,7 @@ class SessionHandle : public Napi::ObjectWrap<SessionHandle> {
   void Fail(int ssl_error, ErrorList errors);
   void AttachQueue(const ErrorList& errors);
   void AfterCall();
+  void BeforeCall();
   bool ComputeCookie(unsigned char* out, unsigned int* len) const;
   static std::vector<Fingerprint> ParseFingerprints(Napi::Env env, Napi::Value value);
   bool MatchesFingerprints(X509* cert) const;
@@ -132,7 +138,11 @@ class SessionHandle : public Napi::ObjectWrap<SessionHandle> {
   bool is_server_ = false;
   bool destroyed_ = false;
   bool registered_ = false;  // counted in ctx_->live_sessions
+  uint32_t slot_ = 0;        // in the env's session table (step(id, ...))
+  uint32_t slot_generation_ = 0;
   bool in_step_ = false;
+  // The thread's OpenSSL error queue is known to be empty (see BeforeCall).
+  bool queue_clean_ = false;
   // A StepJob is queued or running (main thread only writes it). The job
   // holds job_mu_ for its whole run on the worker thread.
   bool job_in_flight_ = false;

@@ -49,6 +49,40 @@ export interface NativeStepRare {
   error?: NativeFailure;
 }
 
+/** handle.info()'s flat row (native/session_handle.cc Info); nativeSessionInfo() names the fields */
+export type NativeSessionInfoRow = [
+  protocol: string,
+  cipherName: string | undefined,
+  cipherStandardName: string | undefined,
+  cipherVersion: string | undefined,
+  resumed: boolean,
+  extendedMasterSecret: boolean,
+  alpnProtocol: string | undefined,
+  peerCertificate: Buffer | undefined,
+  verifyResult: number,
+  verifyMessage: string,
+  maxPayload: number,
+  srtpProfile: string | undefined,
+];
+
+/** What the handshake negotiated, from a session handle. */
+export function nativeSessionInfo(handle: NativeSession): NativeSessionInfo {
+  const r = handle.info();
+  const n: NativeSessionInfo = {
+    protocol: r[0],
+    resumed: r[4],
+    extendedMasterSecret: r[5],
+    verifyResult: r[8],
+    verifyMessage: r[9],
+    maxPayload: r[10],
+  };
+  if (r[1] !== undefined) n.cipher = { name: r[1], standardName: r[2]!, version: r[3]! };
+  if (r[6] !== undefined) n.alpnProtocol = r[6];
+  if (r[7] !== undefined) n.peerCertificate = r[7];
+  if (r[11] !== undefined) n.srtpProfile = r[11];
+  return n;
+}
+
 export interface NativeSessionInfo {
   protocol: string;
   cipher?: { name: string; standardName: string; version: string };
@@ -148,12 +182,14 @@ export interface NativeContext {
 
 export interface NativeSession {
   step(inbound: Uint8Array | Uint8Array[] | null, outbound: Uint8Array | Uint8Array[] | null, ops: number): NativeStepRare | undefined;
+  /** this session's id for binding.step(id, ...), valid until destroy() */
+  stepId(): number;
   /** the same step on the libuv thread pool (no plaintext); `done` gets what step() returns, the output in the step buffers */
   stepAsync(inbound: Uint8Array[], ops: number, done: (rare: NativeStepRare | undefined) => void): void;
   destroy(): void;
   setFingerprints(fps: NativeFingerprint[]): void;
   setKeylog(on: boolean): void;
-  info(): NativeSessionInfo;
+  info(): NativeSessionInfoRow;
   getSession(): Buffer | undefined;
   exportKeyingMaterial(length: number, label: string, context?: Uint8Array): Buffer;
   stats(): NativeStats;
@@ -167,6 +203,10 @@ export interface NativeBinding {
   setErrorFactory(factory: (message: string, errors: NativeErrorEntry[]) => Error): void;
   generateCertificate(keyType: string, commonName: string, days: number): Promise<{ cert: string; key: string }>;
   liveSessions(): number;
+  /** session.step() by stepId(): the hot path (no method-call unwrap); throws ERR_DTLS_INVALID_STATE once destroyed */
+  step(id: number, inbound: Uint8Array | Uint8Array[] | null, outbound: Uint8Array | Uint8Array[] | null, ops: number): NativeStepRare | undefined;
+  /** later steps copy their output items of `kind` (0 datagrams, 1 messages) into `pool`, from offset 0 */
+  setOutputPool(kind: 0 | 1, pool: ArrayBuffer): void;
   /** this thread's OpenSSL error queue, read without consuming it (tests, diagnostics) */
   errorQueueSnapshot(): NativeErrorEntry[];
   /** the env's step output block (see native/session_handle.cc BuildResult) */

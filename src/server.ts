@@ -6,7 +6,7 @@ import { DtlsError, invalidArgType, invalidState } from './errors';
 import type { KeyHealthReport } from './keyhealth';
 import { createSecureContext, SecureContext, type ContextOptions } from './secure-context';
 import { kListenCookie, type InternalSessionOptions, type SessionOptions } from './session';
-import { DatagramLink, DtlsSocket, SendCounter } from './socket';
+import { DatagramLink, DeliveryBatch, DtlsSocket, SendCounter } from './socket';
 import { CookieJar, firstRecordEpoch, helloVerifyRequest, parseClientHelloStart, plaintextAlert, type ClientHelloStart } from './stateless';
 import { validateBoolean, validateFunction, validateInteger, validateObject, validateOneOf } from './validate';
 
@@ -120,7 +120,14 @@ interface Peer {
   established: boolean;
   lastSeen: number;
   /** a new handshake from the same address:port, in progress */
-  successor?: { socket: DtlsSocket; random: Buffer };
+  successor?: Successor;
+}
+
+interface Successor {
+  socket: DtlsSocket;
+  random: Buffer;
+  /** the old session ended first: this handshake carries on as the peer's own entry */
+  promoted?: Peer;
 }
 
 const ALERT_INTERNAL_ERROR = 80;
@@ -139,6 +146,8 @@ export class DtlsServer extends EventEmitter {
   readonly #udp: dgram.Socket;
   readonly #ownsUdp: boolean;
   readonly #counter = new SendCounter();
+  /** datagrams are handed to sessions once per event-loop turn */
+  readonly #batch = new DeliveryBatch();
   /** address → port → peer: no string built per datagram */
   readonly #peers = new Map<string, Map<number, Peer>>();
   #connections = 0;
@@ -290,6 +299,8 @@ export class DtlsServer extends EventEmitter {
   /** Sends close_notify to every connected peer, then closes the socket (unless adopted). */
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
+    // What arrived before close() was called is processed first.
+    this.#batch.flush();
     this.#closing = (async () => {
       this.#stopSweeper();
       const closing: Promise<void>[] = [];
@@ -361,10 +372,10 @@ export class DtlsServer extends EventEmitter {
         // While a restarted peer handshakes anew, epoch-0 records are the new
         // handshake's; later epochs may belong to either session, and each
         // discards what it cannot authenticate.
-        next.socket.deliver(msg);
+        this.#batch.add(next.socket, msg);
         if (firstRecordEpoch(msg) === 0) return;
       }
-      peer.socket.deliver(msg);
+      this.#batch.add(peer.socket, msg);
       return;
     }
     const hello = parseClientHelloStart(msg);
@@ -401,7 +412,7 @@ export class DtlsServer extends EventEmitter {
     socket.once('close', () => {
       if (!entry.established) this.#handshakeDone(false);
     });
-    socket.deliver(msg);
+    this.#batch.add(socket, msg);
   }
 
   /**
@@ -427,7 +438,7 @@ export class DtlsServer extends EventEmitter {
   #restart(peer: Peer, msg: Buffer, hello: ClientHelloStart, rinfo: dgram.RemoteInfo): void {
     if (peer.successor !== undefined) {
       if (hello.random.equals(peer.successor.random)) {
-        peer.successor.socket.deliver(msg);
+        this.#batch.add(peer.successor.socket, msg);
         return;
       }
       peer.successor.socket.destroy(); // a newer attempt wins
@@ -439,12 +450,17 @@ export class DtlsServer extends EventEmitter {
       return;
     }
     const socket = this.#newSession(rinfo, cookie);
-    const successor = { socket, random: Buffer.from(hello.random) };
+    const successor: Successor = { socket, random: Buffer.from(hello.random) };
     peer.successor = successor;
     let connected = false;
     socket.once('secureConnect', () => {
       connected = true;
       this.#handshakeDone(true);
+      if (successor.promoted !== undefined) {
+        successor.promoted.established = true;
+        this.emit('secureConnection', socket);
+        return;
+      }
       if (peer.successor !== successor) return;
       peer.successor = undefined;
       // The old session's peer is gone: replace it without a word on the wire.
@@ -460,19 +476,33 @@ export class DtlsServer extends EventEmitter {
       if (!connected) this.#handshakeDone(false);
       if (peer.successor === successor) peer.successor = undefined;
     });
-    socket.deliver(msg);
+    this.#batch.add(socket, msg);
   }
 
   /** Keeps the peer map and counters right when the entry's session ends. */
   #track(entry: Peer, rinfo: dgram.RemoteInfo): void {
     entry.socket.once('close', () => {
       this.#droppedByClosedSessions += entry.socket.getStats().dropped;
-      entry.successor?.socket.destroy();
+      const successor = entry.successor;
+      entry.successor = undefined;
       const current = this.#peers.get(rinfo.address);
       if (current?.get(rinfo.port) === entry) {
+        if (successor !== undefined && this.#closing === undefined) {
+          // The old session ended (its close_notify can share a turn with the
+          // restarted peer's ClientHello): the new handshake carries on as the
+          // peer's own, as if it had come first. The peer count stays.
+          const next: Peer = { socket: successor.socket, random: successor.random, established: false, lastSeen: entry.lastSeen };
+          successor.promoted = next;
+          current.set(rinfo.port, next);
+          this.#track(next, rinfo);
+          return;
+        }
+        successor?.socket.destroy();
         current.delete(rinfo.port);
         if (current.size === 0) this.#peers.delete(rinfo.address);
         this.#connections--;
+      } else {
+        successor?.socket.destroy();
       }
     });
   }

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import { createHash, X509Certificate } from 'node:crypto';
 
@@ -9,6 +10,7 @@ import {
   FLAG_FINGERPRINT,
   FLAG_PEER_CLOSED,
   FLAG_TIMED_OUT,
+  nativeSessionInfo,
   OP_SHUTDOWN,
   OP_START,
   OP_TIMER,
@@ -181,8 +183,61 @@ export interface InternalSessionOptions extends SessionOptions {
 }
 
 // The env's shared step output (see NativeStepRare): read right after each step.
-const STEP_DATA = Buffer.from(binding.stepData);
+const STEP_BLOCK = binding.stepData;
 const STEP_META = binding.stepMeta;
+
+/**
+ * Where a step's output Buffers live: native code copies each datagram and
+ * message into an output pool (an unzeroed block this side hands over with
+ * binding.setOutputPool) at increasing offsets, and a Buffer is a view of it:
+ * nothing copied here, no allocation per item. Native never writes a byte
+ * twice, so the views are the receiver's to keep. A block is replaced when
+ * nearly full. Like Buffer.allocUnsafe()'s 8 KiB pool, a Buffer keeps its
+ * whole block alive: datagrams, which a transport sends and drops, use
+ * 64 KiB blocks; messages, which an application may keep, 32 KiB ones.
+ * (Small blocks cost: a new block per few records was a tenth of a record.)
+ */
+class OutputPool {
+  #block!: ArrayBuffer;
+  #end = 0;
+  #spill = false;
+
+  constructor(
+    readonly kind: 0 | 1,
+    readonly blockSize: number,
+  ) {
+    this.#replace();
+  }
+
+  /** The item native code put in the pool at `off`. */
+  view(off: number, len: number): Buffer {
+    this.#end = off + len;
+    return Buffer.from(this.#block, off, len);
+  }
+
+  /** An item that did not fit the pool: copied out of the step block. */
+  copy(off: number, len: number): Buffer {
+    this.#spill = true;
+    const b = Buffer.allocUnsafe(len);
+    b.set(new Uint8Array(STEP_BLOCK, off, len));
+    return b;
+  }
+
+  /** After a step's items are taken: a new block when this one is (nearly) full. */
+  refill(): void {
+    if (this.#spill || this.blockSize - this.#end < this.blockSize >>> 4) this.#replace();
+  }
+
+  #replace(): void {
+    this.#block = Buffer.allocUnsafeSlow(this.blockSize).buffer as ArrayBuffer;
+    this.#end = 0;
+    this.#spill = false;
+    binding.setOutputPool(this.kind, this.#block);
+  }
+}
+const DATAGRAM_POOL = new OutputPool(0, 64 * 1024);
+const MESSAGE_POOL = new OutputPool(1, 32 * 1024);
+const nativeStep = binding.step;
 
 const SSL_ERROR_SYSCALL = 5;
 const DEFAULT_MTU = 1200;
@@ -234,6 +289,8 @@ function validateMs(v: unknown, name: string): void {
 /** A DTLS 1.2 session over any datagram transport: datagrams in with receive(), out through `send`. */
 export class DtlsSession extends EventEmitter {
   #handle: NativeSession | null;
+  /** #handle's id for nativeStep() */
+  #stepId = -1;
   readonly #role: DtlsRole;
   readonly #send: (datagram: Buffer) => void;
   readonly #handshakeTimeoutMs: number;
@@ -257,6 +314,8 @@ export class DtlsSession extends EventEmitter {
   #context: SecureContext;
   /** the peer certificate as the 'negotiated' event shows it: made when a timeline is read, judged at connectedAt */
   #peerCertificate: PeerCertificateSummary | undefined;
+  /** the peer certificate (DER) of the completed handshake: fingerprints are checked on it */
+  #peerDer: Buffer | undefined;
   #connectedAt = 0;
   /** NODE_DEBUG=dtls: this session's name in the trace, and the next recorder event to print */
   #debugLabel: string | undefined;
@@ -383,6 +442,7 @@ export class DtlsSession extends EventEmitter {
     }
     this.#context = context;
     this.#handle = new binding.SessionHandle(nativeContextOf(context), native);
+    this.#stepId = this.#handle.stepId();
     if (DEBUG_ENABLED) this.#debugLabel = sessionLabel(this.#role);
 
     // Keylog lines are produced only while someone listens (or a keylogFile takes them).
@@ -507,7 +567,8 @@ export class DtlsSession extends EventEmitter {
     const pending = this.#pending;
     if (pending !== undefined) {
       this.#pending = undefined;
-      if (pending.peerCertificate === undefined || !matchesAny(pending.peerCertificate, parsed)) {
+      const der = this.#peerDer;
+      if (der === undefined || !matchesAny(der, parsed)) {
         this.#failAfterHandshake(lateMismatch());
         return;
       }
@@ -522,8 +583,8 @@ export class DtlsSession extends EventEmitter {
       return;
     }
     if (this.#state === 'connected') {
-      const cert = this.#info?.peerCertificate;
-      if (cert === undefined || !matchesAny(cert, parsed)) this.#failAfterHandshake(lateMismatch());
+      const der = this.#peerDer;
+      if (der === undefined || !matchesAny(der, parsed)) this.#failAfterHandshake(lateMismatch());
     }
   }
 
@@ -663,7 +724,7 @@ export class DtlsSession extends EventEmitter {
     let rare: NativeStepRare | undefined;
     this.#stepping = true;
     try {
-      rare = handle.step(inbound, outbound, ops);
+      rare = nativeStep(this.#stepId, inbound, outbound, ops);
     } finally {
       this.#stepping = false;
       // Closed from inside the step (a pskCallback): free the SSL now that OpenSSL has returned.
@@ -686,7 +747,25 @@ export class DtlsSession extends EventEmitter {
     let datagrams: Buffer[] | undefined;
     let messages: Buffer[] | undefined;
     const count = STEP_META[2]!;
-    if (count !== 0) {
+    if (count > 0 && STEP_META[3] === 0) {
+      // The common case: the items are in stepMeta, the bytes in the step block.
+      // The common case: native put the items in the output pools (kind | 2).
+      for (let i = 0, k = 4; i < count; i++, k += 3) {
+        const kind = STEP_META[k]!;
+        const pool = (kind & 1) === 0 ? DATAGRAM_POOL : MESSAGE_POOL;
+        const b = (kind & 2) !== 0 ? pool.view(STEP_META[k + 1]!, STEP_META[k + 2]!) : pool.copy(STEP_META[k + 1]!, STEP_META[k + 2]!);
+        if ((kind & 1) === 0) {
+          if (datagrams === undefined) datagrams = [b];
+          else datagrams.push(b);
+        } else if (messages === undefined) {
+          messages = [b];
+        } else {
+          messages.push(b);
+        }
+      }
+      if (datagrams !== undefined) DATAGRAM_POOL.refill();
+      if (messages !== undefined) MESSAGE_POOL.refill();
+    } else if (count !== 0) {
       const items: ArrayLike<number> = count < 0 ? rare!.items! : STEP_META;
       const base = count < 0 ? 0 : 4;
       const n = count < 0 ? items.length / 3 : count;
@@ -696,12 +775,10 @@ export class DtlsSession extends EventEmitter {
         const off = items[base + 3 * i + 1]!;
         const len = items[base + 3 * i + 2]!;
         let b: Buffer;
-        if (own !== undefined) {
-          b = own.subarray(off, off + len);
-        } else {
-          // Pool-backed for small sizes: no malloc per datagram.
+        if (own !== undefined) b = own.subarray(off, off + len);
+        else {
           b = Buffer.allocUnsafe(len);
-          STEP_DATA.copy(b, 0, off, off + len);
+          b.set(new Uint8Array(STEP_BLOCK, off, len));
         }
         if (kind === 0) (datagrams ??= []).push(b);
         else (messages ??= []).push(b);
@@ -759,14 +836,20 @@ export class DtlsSession extends EventEmitter {
   #process(handle: NativeSession, flags: number, timeout: number, datagrams: Buffer[] | undefined, messages: Buffer[] | undefined, rare: NativeStepRare | undefined): void {
     let sendError: unknown;
     if (datagrams !== undefined) {
-      for (const d of datagrams) {
+      for (let i = 0; i < datagrams.length; i++) {
         try {
-          this.#send(d);
+          this.#send(datagrams[i]!);
         } catch (e) {
           sendError = e;
           break;
         }
       }
+    }
+    if (flags === 0 && rare === undefined && sendError === undefined) {
+      // Nothing but datagrams and messages (every record after the handshake).
+      if (this.#state === 'connecting') this.#armTimer(timeout);
+      if (messages !== undefined) this.#deliver(messages);
+      return;
     }
     // A send callback may deliver synchronously to a peer that answers
     // synchronously: this session can have moved on (or ended) meanwhile.
@@ -783,18 +866,7 @@ export class DtlsSession extends EventEmitter {
       }
     }
     if (announce && this.#state === 'connected' && this.#handle === handle) this.#announce();
-    if (messages !== undefined) {
-      for (const m of messages) {
-        if (this.#pending !== undefined) {
-          // Not delivered before the peer is verified.
-          if (this.#held.length < MAX_HELD_MESSAGES) this.#held.push(m);
-          else this.#droppedLocally++;
-          continue;
-        }
-        if (this.#state !== 'connected') break;
-        this.emit('message', m);
-      }
-    }
+    if (messages !== undefined) this.#deliver(messages);
     const alerts = rare?.alerts !== undefined ? rare.alerts.map((a) => this.#alert(a, handle)) : [];
     for (const a of alerts) this.emit('alert', a);
     // A failure that points at our own private key counts towards the context's key self-test.
@@ -817,13 +889,26 @@ export class DtlsSession extends EventEmitter {
     }
   }
 
+  #deliver(messages: Buffer[]): void {
+    for (let i = 0; i < messages.length; i++) {
+      if (this.#pending !== undefined) {
+        // Not delivered before the peer is verified.
+        if (this.#held.length < MAX_HELD_MESSAGES) this.#held.push(messages[i]!);
+        else this.#droppedLocally++;
+        continue;
+      }
+      if (this.#state !== 'connected') break;
+      this.emit('message', messages[i]!);
+    }
+  }
+
   /**
    * The handshake is done: gather what it negotiated, then check what OpenSSL
    * could not (SRTP required; fingerprints that are still awaited or were set
    * after the certificate arrived). True when the session is now connected.
    */
   #connected(handle: NativeSession): boolean {
-    const n = handle.info();
+    const n = nativeSessionInfo(handle);
     this.#handshakeMs = performance.now() - this.#startedAt;
     const info: HandshakeInfo = {
       role: this.#role,
@@ -836,7 +921,9 @@ export class DtlsSession extends EventEmitter {
       maxPayload: n.maxPayload,
       handshakeMs: this.#handshakeMs,
     };
-    if (n.peerCertificate !== undefined) info.peerCertificate = new X509Certificate(n.peerCertificate);
+    const der = n.peerCertificate;
+    this.#peerDer = der;
+    if (der !== undefined) definePeerCertificate(info, der);
     this.#connectedAt = Date.now();
     if (n.srtpProfile !== undefined && isSrtpProfile(n.srtpProfile)) {
       const material = handle.exportKeyingMaterial(srtpKeyingMaterialLength(n.srtpProfile), SRTP_EXPORTER_LABEL);
@@ -852,7 +939,7 @@ export class DtlsSession extends EventEmitter {
     if (expected !== undefined) {
       // OpenSSL checked the fingerprints it had when the certificate arrived;
       // setRemoteFingerprints() may have replaced them since.
-      if (info.peerCertificate === undefined || !matchesAny(info.peerCertificate, expected)) {
+      if (der === undefined || !matchesAny(der, expected)) {
         this.#failAfterHandshake(lateMismatch());
         return false;
       }
@@ -1035,8 +1122,25 @@ function lateMismatch(): DtlsError {
   return new DtlsError('the peer certificate does not match the remote fingerprints (checked after the handshake)', { code: 'ERR_DTLS_FINGERPRINT_MISMATCH' });
 }
 
-function matchesAny(cert: X509Certificate, fps: Array<{ algorithm: string; digest: Buffer }>): boolean {
-  return fps.some((f) => createHash(f.algorithm.toLowerCase()).update(cert.raw).digest().equals(f.digest));
+function matchesAny(der: Buffer, fps: Array<{ algorithm: string; digest: Buffer }>): boolean {
+  return fps.some((f) => createHash(f.algorithm.toLowerCase()).update(der).digest().equals(f.digest));
+}
+
+// Parsing a certificate into an X509Certificate decodes its public key
+// through OpenSSL 3.0's provider decoders: a fifth of a whole handshake's CPU,
+// for a field most applications never read (fingerprints are checked on the
+// DER). So the object is built on first access; the property is there,
+// enumerable, exactly when the peer sent a certificate, and always the same
+// object. (The RSS growth once blamed on this in the soak test was V8's young
+// generation growing its semi-spaces, which happens at a load-dependent moment
+// either way: see test/reliability.soak.test.ts.)
+function definePeerCertificate(info: HandshakeInfo, der: Buffer): void {
+  let cert: X509Certificate | undefined;
+  Object.defineProperty(info, 'peerCertificate', {
+    configurable: true,
+    enumerable: true,
+    get: () => (cert ??= new X509Certificate(der)),
+  });
 }
 
 // Typed events for DtlsSession.

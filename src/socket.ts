@@ -9,6 +9,63 @@ import { validateFunction, validateInteger, validateObject, validateOneOf, valid
 /** @internal */
 export const kAdoptUdp = Symbol('openssl-dtls.adoptUdp');
 const kLinkReady = Symbol('openssl-dtls.linkReady');
+const kQueue = Symbol('openssl-dtls.queue');
+const kFlush = Symbol('openssl-dtls.flush');
+
+/**
+ * Delivers datagrams once per event-loop turn: what the socket's 'message'
+ * events bring during the poll phase is collected per DtlsSocket and handed
+ * over in a setImmediate (the check phase of the same turn) as one
+ * receive([...]), one native crossing per session per turn rather than one
+ * per datagram. Each session gets its datagrams in arrival order; sessions
+ * are served in the order their first datagram of the turn arrived.
+ * @internal
+ */
+export class DeliveryBatch {
+  #dirty: DtlsSocket[] = [];
+  #spare: DtlsSocket[] | null = [];
+  #scheduled = false;
+
+  /** Queues a datagram for `socket` (delivered this turn, after the poll phase). */
+  add(socket: DtlsSocket, datagram: Buffer): void {
+    if (!socket[kQueue](datagram)) return;
+    this.#dirty.push(socket);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(this.flush);
+    }
+  }
+
+  /** Delivers everything queued now (also what a pending setImmediate would have). */
+  readonly flush = (): void => {
+    this.#scheduled = false;
+    const list = this.#dirty;
+    if (list.length === 0) return;
+    // Datagrams queued while these are delivered go to the next batch (a
+    // flush from inside a listener, e.g. server.close(), takes a new list).
+    this.#dirty = this.#spare ?? [];
+    this.#spare = null;
+    let i = 0;
+    try {
+      for (; i < list.length; i++) list[i]![kFlush]();
+    } finally {
+      if (i < list.length - 1) {
+        // A 'message' listener threw: the rest are delivered next turn, ahead of newer datagrams.
+        const rest = list.slice(i + 1);
+        this.#dirty = rest.concat(this.#dirty);
+        if (!this.#scheduled) {
+          this.#scheduled = true;
+          setImmediate(this.flush);
+        }
+      }
+      list.length = 0;
+      this.#spare = list;
+    }
+  };
+}
+
+/** The batch of connect() sockets: one setImmediate per turn for all of them. */
+const clientBatch = new DeliveryBatch();
 
 /**
  * Counts the datagrams a dgram socket has been handed and not yet written,
@@ -132,6 +189,9 @@ export class DtlsSocket extends DtlsSession {
 
   /** connect(): the dgram socket is not set up yet; a handshake() meanwhile starts once it is */
   #waitingForLink: boolean;
+  /** datagrams of this turn, not yet delivered (DeliveryBatch) */
+  #inbox: Buffer[] = [];
+  #spareInbox: Buffer[] = [];
 
   /** @internal use connect() or createServer() */
   constructor(options: InternalSessionOptions, link: DatagramLink, ownedUdp: dgram.Socket | null, linkReady = true) {
@@ -139,8 +199,10 @@ export class DtlsSocket extends DtlsSession {
     this.#link = link;
     this.#ownedUdp = ownedUdp;
     this.#waitingForLink = !linkReady;
-    // However the session ends, a socket of our own goes with it.
+    // However the session ends, a socket of our own goes with it; datagrams
+    // still queued for it count as dropped, as late ones do.
     this.once('close', () => {
+      if (this.#inbox.length > 0) this[kFlush]();
       this.#releaseUdp();
     });
   }
@@ -202,9 +264,29 @@ export class DtlsSocket extends DtlsSession {
     this.#ownedUdp = udp;
   }
 
-  /** @internal a datagram for this peer (the server's demultiplexer and connect()'s socket call this) */
+  /** @internal a datagram for this peer, delivered at once */
   deliver(datagram: Buffer): void {
     this.receive(datagram);
+  }
+
+  /** @internal DeliveryBatch: queues a datagram; true when it is the first of this turn */
+  [kQueue](datagram: Buffer): boolean {
+    return this.#inbox.push(datagram) === 1;
+  }
+
+  /** @internal DeliveryBatch: delivers the queued datagrams as one receive() */
+  [kFlush](): void {
+    const inbox = this.#inbox;
+    if (inbox.length === 0) return;
+    // receive() copies what it keeps: the array is reused once it returns.
+    this.#inbox = this.#spareInbox;
+    try {
+      if (inbox.length === 1) this.receive(inbox[0]!);
+      else this.receive(inbox);
+    } finally {
+      inbox.length = 0;
+      this.#spareInbox = inbox;
+    }
   }
 
   #releaseUdp(): void {
@@ -291,7 +373,7 @@ export function connect(options: ConnectOptions, onSecureConnect?: () => void): 
     }
     const onMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => {
       if (!link.connected && (rinfo.port !== link.port || rinfo.address !== link.address)) return;
-      sock.deliver(msg);
+      clientBatch.add(sock, msg);
     };
     const onError = (err: Error): void => {
       sock.destroy(new DtlsError(`UDP socket error: ${err.message}`, { code: 'ERR_DTLS_SOCKET', cause: err }));

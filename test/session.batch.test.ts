@@ -94,3 +94,31 @@ test('messages and datagrams belong to the receiver: later steps never change th
     p.server.destroy();
   }
 });
+
+test('output pools: every kept datagram and message stays intact across many pool blocks, spills and large records', async () => {
+  const p = await manualPair();
+  try {
+    const kept: Array<[Buffer, Buffer]> = []; // [message, what it must equal]
+    const datagrams: Array<[Buffer, Buffer]> = [];
+    p.server.on('message', (m) => kept.push([m, Buffer.from(m)]));
+    let sizes = 0;
+    for (let round = 0; round < 40; round++) {
+      // Batches of up to 60 datagrams (some larger than a message block), and single records up to 16 KB.
+      const count = round % 3 === 0 ? 60 : 1 + (round % 7);
+      for (let i = 0; i < count; i++) {
+        const len = round % 5 === 4 && i === 0 ? 16384 : 200 + ((round * 131 + i * 977) % 1100);
+        sizes += len;
+        p.client.send(Buffer.alloc(len, (round * 7 + i) % 251));
+      }
+      for (const d of p.toServer) datagrams.push([d, Buffer.from(d)]);
+      p.server.receive(p.toServer.splice(0));
+    }
+    assert.ok(sizes > 8 * 64 * 1024, `enough bytes for several blocks (${sizes})`);
+    assert.equal(kept.length, datagrams.length);
+    for (const [m, copy] of kept) assert.ok(m.equals(copy), 'a kept message was overwritten');
+    for (const [d, copy] of datagrams) assert.ok(d.equals(copy), 'a kept datagram was overwritten');
+  } finally {
+    p.client.destroy();
+    p.server.destroy();
+  }
+});

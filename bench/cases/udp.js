@@ -119,6 +119,7 @@ async function stream(count, echo) {
     else pump();
   }, opts.stallMs / 4);
   const deadline = setTimeout(() => resolveDone(), CASE_DEADLINE_MS);
+  const cpu0 = process.cpuUsage();
   t0 = process.hrtime.bigint();
   lastProgress = Date.now();
   pump();
@@ -126,9 +127,12 @@ async function stream(count, echo) {
   clearInterval(watchdog);
   clearTimeout(deadline);
   const secs = Number(tLast - t0) / 1e9;
+  const cpu = process.cpuUsage(cpu0);
   await client.close();
   await server.close();
-  emit({ case: echo ? 'echo' : 'oneway', impl: I.name, api: I.api, n: count, window, sent, received: got, lost: count - got, seconds: secs, perSecond: got / secs });
+  emit({ case: echo ? 'echo' : 'oneway', impl: I.name, api: I.api, n: count, window, sent, received: got, lost: count - got, seconds: secs, perSecond: got / secs,
+    // CPU time of this process (both ends) per message: steadier than the rate on a shared machine
+    cpuUsPerMessage: (cpu.user + cpu.system) / got, userUsPerMessage: cpu.user / got, systemUsPerMessage: cpu.system / got });
 }
 
 main(async () => {

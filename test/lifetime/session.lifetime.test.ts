@@ -10,6 +10,7 @@ import { getEventListeners } from 'node:events';
 
 import { createSecureContext, DtlsError, DtlsSession, type SecureContext, type SessionOptions } from '../../lib/index.js';
 import { binding } from '../../lib/binding.js';
+import { nativeContextOf } from '../../lib/secure-context.js';
 import { ecPair } from '../support/fixtures';
 
 interface ManualPair {
@@ -606,4 +607,24 @@ test('SecureContext.sessionCount follows the sessions on it through close, destr
   assert.equal(ctx.sessionCount, 1);
   sessions[3]!.destroy();
   assert.equal(ctx.sessionCount, 0);
+});
+
+test('binding.step(id): a destroyed session\'s id is refused, also once its table slot serves a new session', () => {
+  const ctx = sharedServerContext();
+  const options = { server: true, mtu: 1200, rejectUnauthorized: false, requestCert: false, cookieExchange: false, schedule: [100], keylog: false };
+  const a = new binding.SessionHandle(nativeContextOf(ctx), options);
+  const id = a.stepId();
+  assert.equal(binding.step(id, null, null, 0), undefined, 'a live id steps');
+  a.destroy();
+  assert.throws(() => binding.step(id, null, null, 0), { code: 'ERR_DTLS_INVALID_STATE' });
+  // The freed slot is reused by the next session: the stale id still names the destroyed one.
+  const b = new binding.SessionHandle(nativeContextOf(ctx), options);
+  const idB = b.stepId();
+  assert.equal(idB % 2 ** 32, id % 2 ** 32, 'same slot');
+  assert.notEqual(idB, id);
+  assert.throws(() => binding.step(id, null, null, 0), { code: 'ERR_DTLS_INVALID_STATE' });
+  assert.equal(binding.step(idB, null, null, 0), undefined);
+  for (const bad of [-1, 2 ** 52, 'x', undefined]) assert.throws(() => binding.step(bad as never, null, null, 0), { code: 'ERR_DTLS_INVALID_STATE' });
+  b.destroy();
+  assert.throws(() => a.stepId(), { code: 'ERR_DTLS_INVALID_STATE' });
 });
