@@ -169,6 +169,7 @@ async function main() {
   await waitFor(() => children.every((c) => c.report !== undefined), 60_000, 'the client reports');
   await waitFor(() => server.connections === 0, 10_000, 'close_notify from every client').catch(() => {});
   const st = server.getStats();
+  const leftOpen = server.connections; // sessions whose close_notify never arrived (idleTimeout would end them)
   await server.close();
   fs.rmSync(certDir, { recursive: true, force: true });
 
@@ -199,6 +200,7 @@ async function main() {
     clientErrors,
     serverErrors,
     serverClosedEarly,
+    serverSessionsLeftAfterClose: leftOpen,
     perSession: {
       rssBytes: (m1.rss - m0.rss) / established,
       heapUsedBytes: (m1.heapUsed - m0.heapUsed) / established,
@@ -220,7 +222,7 @@ async function main() {
   console.log(
     [
       `established ${established}/${SESSIONS} in ${handshakeSecs.toFixed(1)} s (${result.handshakesPerSecond.toFixed(0)}/s)`,
-      `errors ${errorCount}, keepalives lost ${sent - echoed} of ${sent}`,
+      `errors ${errorCount}, keepalives lost ${sent - echoed} of ${sent}; server sessions left after the clients closed: ${leftOpen}`,
       `server memory per session: rss ${(result.perSession.rssBytes / 1024).toFixed(1)} KB, JS heap ${(result.perSession.heapUsedBytes / 1024).toFixed(2)} KB, external ${(result.perSession.externalBytes / 1024).toFixed(1)} KB (rss ${mb(m1.rss)} MB with ${established} sessions)`,
       `server CPU ${result.server.cpuPercent.toFixed(1)} % (main thread ${result.server.mainThreadCpuPercent.toFixed(1)} %), ${result.server.cpuUsPerKeepalive.toFixed(1)} µs per keepalive; event-loop delay p50 ${result.server.eventLoopDelayMs.p50.toFixed(2)} ms, p99 ${result.server.eventLoopDelayMs.p99.toFixed(2)} ms, max ${result.server.eventLoopDelayMs.max.toFixed(2)} ms`,
       `timers in the server: ${timeouts(timers0)} before the clients, ${timeouts(timers1)} with ${established} sessions established, ${timeouts(timersDuring)} during keepalives ` +
