@@ -5,7 +5,7 @@
 // socket each) in child processes at nice 10. Not part of `npm test` or CI.
 //
 //   node --expose-gc bench/scale.js [--sessions 10000] [--children 4] [--duration 60] [--period 1000]
-//                                   [--concurrency 50] [--json out.json]
+//                                   [--concurrency 50] [--offload on|off] [--json out.json]
 //
 // Reports: errors (handshake failures, socket errors, sessions closed early,
 // keepalives not echoed: all must be 0), the server's RSS, JS heap and
@@ -37,6 +37,7 @@ const CHILDREN = Math.max(1, Math.min(8, Number(flag('children', 4))));
 const DURATION_S = Number(flag('duration', 60));
 const PERIOD_MS = Number(flag('period', 1000));
 const CONCURRENCY = Number(flag('concurrency', 50));
+const OFFLOAD = flag('offload', 'on') !== 'off';
 const jsonOut = flag('json', undefined);
 const HANDSHAKE_DEADLINE_MS = Math.max(120_000, SESSIONS * 30);
 
@@ -87,7 +88,7 @@ async function main() {
   let serverClosedEarly = 0;
   let keepalivesIn = 0;
   let stopping = false;
-  const server = createServer({ cert, key }, (socket) => {
+  const server = createServer({ cert, key, offloadHandshake: OFFLOAD }, (socket) => {
     socket.on('message', (m) => {
       keepalivesIn++;
       socket.send(m);
@@ -185,6 +186,7 @@ async function main() {
     date: new Date().toISOString(),
     machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'unknown'}, ${mb(os.totalmem())} MB; node ${process.version}`,
     sessions: SESSIONS,
+    offloadHandshake: OFFLOAD,
     established,
     serverConnections: connections,
     children: children.length,
