@@ -5,7 +5,7 @@
 // socket each) in child processes at nice 10. Not part of `npm test` or CI.
 //
 //   node --expose-gc bench/scale.js [--sessions 10000] [--children 4] [--duration 60] [--period 1000]
-//                                   [--concurrency 50] [--json out.json]
+//                                   [--concurrency 50] [--offload on|off] [--json out.json]
 //
 // Reports: errors (handshake failures, socket errors, sessions closed early,
 // keepalives not echoed: all must be 0), the server's RSS, JS heap and
@@ -37,6 +37,7 @@ const CHILDREN = Math.max(1, Math.min(8, Number(flag('children', 4))));
 const DURATION_S = Number(flag('duration', 60));
 const PERIOD_MS = Number(flag('period', 1000));
 const CONCURRENCY = Number(flag('concurrency', 50));
+const OFFLOAD = flag('offload', 'on') !== 'off';
 const jsonOut = flag('json', undefined);
 const HANDSHAKE_DEADLINE_MS = Math.max(120_000, SESSIONS * 30);
 
@@ -87,7 +88,7 @@ async function main() {
   let serverClosedEarly = 0;
   let keepalivesIn = 0;
   let stopping = false;
-  const server = createServer({ cert, key }, (socket) => {
+  const server = createServer({ cert, key, offloadHandshake: OFFLOAD }, (socket) => {
     socket.on('message', (m) => {
       keepalivesIn++;
       socket.send(m);
@@ -169,6 +170,7 @@ async function main() {
   await waitFor(() => children.every((c) => c.report !== undefined), 60_000, 'the client reports');
   await waitFor(() => server.connections === 0, 10_000, 'close_notify from every client').catch(() => {});
   const st = server.getStats();
+  const leftOpen = server.connections; // sessions whose close_notify never arrived (idleTimeout would end them)
   await server.close();
   fs.rmSync(certDir, { recursive: true, force: true });
 
@@ -184,6 +186,7 @@ async function main() {
     date: new Date().toISOString(),
     machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'unknown'}, ${mb(os.totalmem())} MB; node ${process.version}`,
     sessions: SESSIONS,
+    offloadHandshake: OFFLOAD,
     established,
     serverConnections: connections,
     children: children.length,
@@ -199,6 +202,7 @@ async function main() {
     clientErrors,
     serverErrors,
     serverClosedEarly,
+    serverSessionsLeftAfterClose: leftOpen,
     perSession: {
       rssBytes: (m1.rss - m0.rss) / established,
       heapUsedBytes: (m1.heapUsed - m0.heapUsed) / established,
@@ -220,7 +224,7 @@ async function main() {
   console.log(
     [
       `established ${established}/${SESSIONS} in ${handshakeSecs.toFixed(1)} s (${result.handshakesPerSecond.toFixed(0)}/s)`,
-      `errors ${errorCount}, keepalives lost ${sent - echoed} of ${sent}`,
+      `errors ${errorCount}, keepalives lost ${sent - echoed} of ${sent}; server sessions left after the clients closed: ${leftOpen}`,
       `server memory per session: rss ${(result.perSession.rssBytes / 1024).toFixed(1)} KB, JS heap ${(result.perSession.heapUsedBytes / 1024).toFixed(2)} KB, external ${(result.perSession.externalBytes / 1024).toFixed(1)} KB (rss ${mb(m1.rss)} MB with ${established} sessions)`,
       `server CPU ${result.server.cpuPercent.toFixed(1)} % (main thread ${result.server.mainThreadCpuPercent.toFixed(1)} %), ${result.server.cpuUsPerKeepalive.toFixed(1)} µs per keepalive; event-loop delay p50 ${result.server.eventLoopDelayMs.p50.toFixed(2)} ms, p99 ${result.server.eventLoopDelayMs.p99.toFixed(2)} ms, max ${result.server.eventLoopDelayMs.max.toFixed(2)} ms`,
       `timers in the server: ${timeouts(timers0)} before the clients, ${timeouts(timers1)} with ${established} sessions established, ${timeouts(timersDuring)} during keepalives ` +
