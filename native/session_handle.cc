@@ -307,6 +307,7 @@ SessionHandle::SessionHandle(const Napi::CallbackInfo& info)
     }
   }
   ApplyResumptionPolicy();
+  offered_session_ = !is_server_ && SSL_get0_session(ssl) != nullptr;
   keylog_ = o.Get("keylog").ToBoolean();
 
   timeline_.reserve(16);
@@ -889,6 +890,20 @@ void SessionHandle::Feed(const uint8_t* data, size_t len) {
     dropped_++;
     return;
   }
+  if (!is_server_ && !connected_ && !offered_session_ && !SentFinished()) {
+    // In a full handshake the server sends no NewSessionTicket, ChangeCipherSpec or epoch-1 record before
+    // it has our Finished, whatever the network reorders: such a datagram is another association's final
+    // flight — a retransmission to the previous owner of our (reused) port. DTLS 1.2 cannot authenticate
+    // its epoch-0 NewSessionTicket, and OpenSSL would take it as ours and then reject the real Finished
+    // (decrypt_error, "digest check failed"). Dropped and counted instead.
+    for (size_t off = 0; off + 13 <= len; off += 13 + ((static_cast<size_t>(data[off + 11]) << 8) | data[off + 12])) {
+      bool later_epoch = data[off + 3] != 0 || data[off + 4] != 0;
+      if (data[off] == 20 || later_epoch || (data[off] == 22 && off + 13 < len && data[off + 13] == 4)) {
+        dropped_++;
+        return;
+      }
+    }
+  }
   datagrams_in_++;
   bytes_in_ += len;
   bio_state_.in_data = data;
@@ -905,6 +920,14 @@ void SessionHandle::Feed(const uint8_t* data, size_t len) {
   bio_state_.in_pending = false;
   bio_state_.in_data = nullptr;
   bio_state_.in_len = 0;
+}
+
+// Whether our Finished has gone out (sent_messages_ holds type << 16 | seq of each message sent).
+bool SessionHandle::SentFinished() const {
+  for (uint32_t k : sent_messages_) {
+    if ((k >> 16) == SSL3_MT_FINISHED) return true;
+  }
+  return false;
 }
 
 void SessionHandle::WritePlaintext(const uint8_t* data, size_t len) {

@@ -117,6 +117,7 @@ class SessionHandle : public Napi::ObjectWrap<SessionHandle> {
   void AttachQueue(const ErrorList& errors);
   void AfterCall();
   void BeforeCall();
+  bool SentFinished() const;
   bool ComputeCookie(unsigned char* out, unsigned int* len) const;
   static std::vector<Fingerprint> ParseFingerprints(Napi::Env env, Napi::Value value);
   bool MatchesFingerprints(X509* cert) const;
@@ -143,6 +144,7 @@ class SessionHandle : public Napi::ObjectWrap<SessionHandle> {
   bool in_step_ = false;
   // The thread's OpenSSL error queue is known to be empty (see BeforeCall).
   bool queue_clean_ = false;
+  bool offered_session_ = false;
   // A StepJob is queued or running (main thread only writes it). The job
   // holds job_mu_ for its whole run on the worker thread.
   bool job_in_flight_ = false;

@@ -1,9 +1,9 @@
-// A documented DTLS 1.2 limit, end to end over UDP: a previous association's late final-flight retransmission
-// reaches a new client that got the same UDP address and port, and breaks its handshake. This is the rare
-// "decrypt_error, digest check failed in tls_process_finished" failure of bench/cases/udp.js handshakes under
-// load. DTLS 1.2 cannot tell the stray epoch-0 NewSessionTicket from the real one (extended master secret
-// stops at ClientKeyExchange), so the test asserts what the library can do: fail with that exact path and
-// an explanation that names the cause (test/session.stale-flight.test.ts shows the same in process).
+// End to end over UDP: a previous association's late final-flight retransmission reaches a new client that got
+// the same UDP address and port. This was the rare "decrypt_error, digest check failed in tls_process_finished"
+// failure of bench/cases/udp.js handshakes under load. A client in a full handshake now drops NewSessionTicket,
+// ChangeCipherSpec and epoch-1 records that arrive before it has sent its own Finished (no server sends them
+// before), so the stray flight is counted as dropped and the handshake completes. (A stray flight arriving in
+// the round trip after our Finished cannot be told apart: test/session.stale-flight.test.ts.)
 //
 // How it happens: client A's retransmitted Finished (sent before A received the server's final flight, so it
 // carries fresh record numbers) reaches the server late; A's server session, established, answers it by resending
@@ -42,7 +42,7 @@ type Send = (...args: unknown[]) => void;
 const callbackOf = (args: unknown[]) => args.find((a) => typeof a === 'function') as ((e: Error | null) => void) | undefined;
 
 test(
-  'a new client on the port of a previous one, handed that session\'s late final-flight retransmission, fails with D4 and says why',
+  'a new client on the port of a previous one survives that session\'s late final-flight retransmission',
   { timeout: 20_000 },
   async () => {
     const serverUdp = await bound(0);
@@ -92,12 +92,7 @@ test(
         'B settles',
       );
       second.destroy();
-      assert.ok(outcome !== null, 'DTLS 1.2 cannot tell the stray NewSessionTicket from the real one');
-      const last = outcome.opensslErrors[outcome.opensslErrors.length - 1];
-      assert.equal(last?.function, 'tls_process_finished');
-      assert.equal(last?.reason, 'digest check failed');
-      assert.equal(outcome.alert?.description, 'decrypt_error');
-      assert.ok(outcome.explanation?.likelyCauses.some((c) => /NewSessionTicket/.test(c) && /port/.test(c)), 'the explanation names the port-reuse cause');
+      assert.equal(outcome?.opensslErrors.map((e) => `${e.function}: ${e.reason}`).join(', ') ?? null, null);
     } finally {
       await server.close();
       serverUdp.close();

@@ -1,7 +1,8 @@
 // A documented DTLS 1.2 limit, reproduced: a client handed another connection's late final flight (same
-// server, its port reused a moment later — what made ~1 in 5,000 benchmark handshakes fail) takes that
-// flight's epoch-0 NewSessionTicket as its own, and then rejects the real Finished: decrypt_error,
-// "digest check failed" in tls_process_finished. The explanation names the cause.
+// server, its port reused a moment later) in the round trip after its own Finished takes that flight's
+// epoch-0 NewSessionTicket as its own, and then rejects the real Finished: decrypt_error, "digest check
+// failed" in tls_process_finished. (Before our Finished such a flight is dropped: server.stray-flight.test.ts.)
+// The explanation names the cause.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 
