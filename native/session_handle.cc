@@ -804,6 +804,7 @@ bool SessionHandle::DriveHandshake() {
     if (!connected_) {
       connected_ = true;
       step_connected_ = true;
+      min_protected_ = MinProtectedRecord(ssl);
       uint32_t negotiated = (SSL_get_extms_support(ssl) == 1 ? 1u : 0u) | (hello_etm_ == 1 ? 2u : 0u) |
                             (SSL_session_reused(ssl) == 1 ? 4u : 0u);
       Record(kTlNegotiated, 0, 0, 0, 0, negotiated);
@@ -881,7 +882,9 @@ void SessionHandle::ReadAll() {
 }
 
 void SessionHandle::Feed(const uint8_t* data, size_t len) {
-  if (failed_ || closed_ || !ssl_ || !PlausibleDtls(data, len, MinProtectedRecord(ssl_.get()))) {
+  // The suite is fixed once connected (no renegotiation): look its minimum up once, not per datagram.
+  if (failed_ || closed_ || !ssl_ ||
+      !PlausibleDtls(data, len, connected_ ? min_protected_ : MinProtectedRecord(ssl_.get()))) {
     dropped_++;
     return;
   }

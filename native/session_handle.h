@@ -183,6 +183,7 @@ class SessionHandle : public Napi::ObjectWrap<SessionHandle> {
   // sets the handshake sequence numbers a HelloVerifyRequest exchange implies,
   // and VerifyCookie accepts exactly this cookie.
   bool listen_pending_ = false;
+  size_t min_protected_ = 24;  // MinProtectedRecord of the negotiated suite, set when connected
   std::vector<uint8_t> listen_cookie_;
 
   // PSK: a client's identity and key; a server's JS callback (identity → key)

@@ -5,12 +5,12 @@
 // allocates per peer.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
-const CT_ALERT = 21;
-const CT_HANDSHAKE = 22;
-const HT_CLIENT_HELLO = 1;
-const HT_HELLO_VERIFY_REQUEST = 3;
-const RECORD_HEADER = 13;
-const HANDSHAKE_HEADER = 12;
+import { ContentType, HANDSHAKE_HEADER_LENGTH as HANDSHAKE_HEADER, HandshakeType, RECORD_HEADER_LENGTH as RECORD_HEADER } from './mitm';
+
+const CT_ALERT = ContentType.Alert;
+const CT_HANDSHAKE = ContentType.Handshake;
+const HT_CLIENT_HELLO = HandshakeType.ClientHello;
+const HT_HELLO_VERIFY_REQUEST = HandshakeType.HelloVerifyRequest;
 
 export interface ClientHelloStart {
   /** epoch and sequence number of the record (8 bytes): the reply reuses them */
