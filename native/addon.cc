@@ -35,6 +35,9 @@ DtlsAddon::DtlsAddon(Napi::Env env, Napi::Object exports) {
   Napi::ArrayBuffer step_data = Napi::ArrayBuffer::New(env, kStepDataBytes);
   step_data_ref_ = Napi::Persistent(step_data);
   step_arena_.AttachExternal(static_cast<uint8_t*>(step_data.Data()), step_data.ByteLength());
+  step_arena_.SetDatagramPool(
+      [](void* ctx, size_t n, size_t* offset) { return static_cast<DtlsAddon*>(ctx)->PoolAlloc(Arena::kDatagram, n, offset); },
+      [](void* ctx) { return static_cast<const DtlsAddon*>(ctx)->PoolData(Arena::kDatagram, 0); }, this);
   Napi::ArrayBuffer meta_block = Napi::ArrayBuffer::New(env, kStepMetaEntries * sizeof(int32_t));
   Napi::Int32Array step_meta = Napi::Int32Array::New(env, kStepMetaEntries, meta_block, 0);
   step_meta_ref_ = Napi::Persistent(step_meta);

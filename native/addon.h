@@ -61,10 +61,15 @@ class DtlsAddon : public Napi::Addon<DtlsAddon> {
     return p.data + *offset;
   }
 
+  // Where an item written straight to a pool (Arena::kPooled) starts.
+  const uint8_t* PoolData(uint32_t kind, size_t offset) const { return pools_[kind & 1].data + offset; }
+
   void Register(SessionHandle* s) { sessions_.insert(s); }
   void Unregister(SessionHandle* s) { sessions_.erase(s); }
   size_t live_sessions() const { return sessions_.size(); }
   bool tearing_down() const { return tearing_down_; }
+  // Set while a synchronous step runs (the step arena and pools are in use).
+  bool* stepping_flag() { return &stepping_; }
 
   // Node's bundled root certificates as one shared store, parsed once per
   // environment from tls.rootCertificates (passed in by the TS layer).
@@ -104,6 +109,7 @@ class DtlsAddon : public Napi::Addon<DtlsAddon> {
   size_t step_meta_length_ = 0;
   X509_STORE* default_roots_ = nullptr;
   bool tearing_down_ = false;
+  bool stepping_ = false;
 };
 
 }  // namespace dtls

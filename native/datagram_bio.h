@@ -23,11 +23,19 @@ namespace dtls {
 class Arena {
  public:
   enum Kind : uint32_t { kDatagram = 0, kMessage = 1 };
+  // An item whose bytes went straight to an output pool (see SetDatagramPool):
+  // kind | kPooled, and its offset is in the pool, not in the arena.
+  static constexpr uint32_t kPooled = 2;
   struct Item {
     uint32_t kind;
     uint32_t offset;
     uint32_t length;
   };
+  // Where a datagram may go instead of the arena: returns the write position
+  // and its offset in the pool, or nullptr when the pool has no room.
+  using PoolFn = uint8_t* (*)(void* ctx, size_t n, size_t* offset);
+  // Where the pool's bytes start (for reading a pooled item back).
+  using PoolBaseFn = const uint8_t* (*)(void* ctx);
 
   Arena() = default;
   ~Arena() { std::free(heap_); }
@@ -36,6 +44,18 @@ class Arena {
 
   // The fixed block (owned elsewhere; must outlive the arena's use of it).
   void AttachExternal(uint8_t* block, size_t capacity);
+  // Datagrams are written once, into the datagram output pool, instead of
+  // into the arena and then copied there (only the env's main-thread arena:
+  // a thread-pool job's arena must not touch what JS can see).
+  void SetDatagramPool(PoolFn fn, PoolBaseFn base, void* ctx) {
+    pool_fn_ = fn;
+    pool_base_fn_ = base;
+    pool_ctx_ = ctx;
+  }
+  // An item's bytes, wherever they were written.
+  const uint8_t* ItemData(const Item& it) const {
+    return (it.kind & kPooled) != 0 ? pool_base_fn_(pool_ctx_) + it.offset : data_ + it.offset;
+  }
 
   // Reserves room for n more bytes; returns the write position.
   uint8_t* Reserve(size_t n);
@@ -60,6 +80,9 @@ class Arena {
   size_t cap_ = 0;
   size_t size_ = 0;
   std::vector<Item> items_;
+  PoolFn pool_fn_ = nullptr;
+  PoolBaseFn pool_base_fn_ = nullptr;
+  void* pool_ctx_ = nullptr;
 };
 
 struct DatagramBioState {

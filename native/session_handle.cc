@@ -27,6 +27,10 @@ constexpr int kMaxPlaintext = 16384;
 constexpr int kMaxRecordsPerDatagram = 5100;
 
 enum Op : uint32_t { kOpStart = 1, kOpTimer = 2, kOpShutdown = 4 };
+// What the caller passes as inbound/outbound, so the hot path need not probe
+// each argument's type across Node-API (four calls per step saved). Without
+// these bits a step probes, as for any caller.
+enum ArgKind : uint32_t { kArgInOne = 8, kArgInArray = 16, kArgOutOne = 32, kArgOutArray = 64, kArgKnown = 128 };
 enum Flag : uint32_t {
   kFlagConnected = 1,      // became connected in this step
   kFlagFailed = 2,         // failed in this step
@@ -109,8 +113,18 @@ bool IsUint8Array(Napi::Value v) {
   return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array;
 }
 
-// The bytes of a Uint8Array (or Buffer) argument in two N-API calls: the
-// step's hot path (IsUint8Array + As<Uint8Array>() takes three).
+// One Uint8Array (or Buffer) the caller vouched for: a single Node-API call,
+// which still fails safely (false) for anything else.
+bool OneBytes(napi_env env, napi_value v, const uint8_t** data, size_t* length) {
+  napi_typedarray_type type;
+  void* p = nullptr;
+  if (napi_get_typedarray_info(env, v, &type, length, &p, nullptr, nullptr) != napi_ok || type != napi_uint8_array) return false;
+  *data = static_cast<const uint8_t*>(p);
+  return true;
+}
+
+// The bytes of a Uint8Array (or Buffer) argument of unknown type in two
+// N-API calls (IsUint8Array + As<Uint8Array>() takes three).
 bool BytesOf(napi_env env, napi_value v, const uint8_t** data, size_t* length) {
   bool typed = false;
   if (napi_is_typedarray(env, v, &typed) != napi_ok || !typed) return false;
@@ -982,11 +996,20 @@ Napi::Value SessionHandle::Step(const Napi::CallbackInfo& info) {
 Napi::Value SessionHandle::RunStep(Napi::Env env, Napi::Value in, Napi::Value out, uint32_t ops) {
   EnsureAlive(env);
   if (in_step_) throw InvalidState(env, "step is not re-entrant");
+  // The env's step arena and output pools belong to one step at a time: JS
+  // that runs inside a step (a pskCallback) may not step another session.
+  bool* env_stepping = addon_->stepping_flag();
+  if (*env_stepping) throw InvalidState(env, "a DTLS session cannot be driven from inside another session's pskCallback");
   in_step_ = true;
+  *env_stepping = true;
   struct Reset {
     bool* flag;
-    ~Reset() { *flag = false; }
-  } reset{&in_step_};
+    bool* env_flag;
+    ~Reset() {
+      *flag = false;
+      *env_flag = false;
+    }
+  } reset{&in_step_, env_stepping};
 
   BeginStep(&addon_->step_arena());
   struct Detach {
@@ -1013,39 +1036,65 @@ Napi::Value SessionHandle::RunStep(Napi::Env env, Napi::Value in, Napi::Value ou
 
   const uint8_t* data = nullptr;
   size_t length = 0;
+  if ((ops & kArgKnown) != 0) {
+    // The caller said what it passes: one Uint8Array, an array of them, or nothing.
+    if ((ops & kArgInOne) != 0) {
+      if (OneBytes(env, in, &data, &length)) Feed(data, length);
+      else dropped_++;
+    } else if ((ops & kArgInArray) != 0) {
+      FeedArray(env, in);
+    }
+    if ((ops & kArgOutOne) != 0) {
+      if (OneBytes(env, out, &data, &length) && length > 0 && length <= static_cast<size_t>(kMaxPlaintext)) WritePlaintext(data, length);
+    } else if ((ops & kArgOutArray) != 0) {
+      WriteArray(env, out);
+    }
+    EndOps(ops);
+    return BuildResult(env);
+  }
   if (!in.IsEmpty()) {
     if (BytesOf(env, in, &data, &length)) {
       Feed(data, length);
     } else if (in.IsArray()) {
-      Napi::Array a = in.As<Napi::Array>();
-      uint32_t n = a.Length();
-      for (uint32_t i = 0; i < n; i++) {
-        if (!BytesOf(env, a.Get(i), &data, &length)) {
-          dropped_++;
-          continue;
-        }
-        Feed(data, length);
-      }
+      FeedArray(env, in);
     }
   }
   if (!out.IsEmpty()) {
-    auto write_one = [this, env](Napi::Value v) {
-      const uint8_t* p = nullptr;
-      size_t n = 0;
-      if (!BytesOf(env, v, &p, &n)) return;
-      if (n == 0 || n > static_cast<size_t>(kMaxPlaintext)) return;
-      WritePlaintext(p, n);
-    };
     if (!out.IsArray()) {
-      write_one(out);
+      if (BytesOf(env, out, &data, &length) && length > 0 && length <= static_cast<size_t>(kMaxPlaintext)) WritePlaintext(data, length);
     } else {
-      Napi::Array a = out.As<Napi::Array>();
-      uint32_t n = a.Length();
-      for (uint32_t i = 0; i < n; i++) write_one(a.Get(i));
+      WriteArray(env, out);
     }
   }
   EndOps(ops);
   return BuildResult(env);
+}
+
+void SessionHandle::FeedArray(Napi::Env env, Napi::Value in) {
+  Napi::Array a = in.As<Napi::Array>();
+  uint32_t n = a.Length();
+  const uint8_t* data = nullptr;
+  size_t length = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    if (!BytesOf(env, a.Get(i), &data, &length)) {
+      dropped_++;
+      continue;
+    }
+    Feed(data, length);
+  }
+}
+
+// Each element one record; elements that are not 1..16384 bytes are skipped (JS validated them).
+void SessionHandle::WriteArray(Napi::Env env, Napi::Value out) {
+  Napi::Array a = out.As<Napi::Array>();
+  uint32_t n = a.Length();
+  const uint8_t* data = nullptr;
+  size_t length = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    if (!BytesOf(env, a.Get(i), &data, &length)) continue;
+    if (length == 0 || length > static_cast<size_t>(kMaxPlaintext)) continue;
+    WritePlaintext(data, length);
+  }
 }
 
 // The hot path: the module-level step(id, inbound, outbound, ops). A method
@@ -1103,7 +1152,7 @@ void SessionHandle::EndOps(uint32_t ops) {
   // The timeline notes our own handshake records (fragments, epochs).
   if (started_ && (!connected_ || step_connected_)) {
     for (const Arena::Item& it : arena_->items()) {
-      if (it.kind == Arena::kDatagram) NoteRecords(arena_->data() + it.offset, it.length, 1);
+      if ((it.kind & 1) == Arena::kDatagram) NoteRecords(arena_->ItemData(it), it.length, 1);
     }
   }
 }
@@ -1247,6 +1296,13 @@ Napi::Value SessionHandle::BuildResult(Napi::Env env) {
     for (size_t i = 0; i < n; i++) {
       const Arena::Item& it = items[i];
       size_t at = 0;
+      if ((it.kind & Arena::kPooled) != 0) {
+        // Already written to its pool (a datagram of a main-thread step).
+        meta[4 + 3 * i] = static_cast<int32_t>(it.kind);
+        meta[5 + 3 * i] = static_cast<int32_t>(it.offset);
+        meta[6 + 3 * i] = static_cast<int32_t>(it.length);
+        continue;
+      }
       uint8_t* dst = addon_->PoolAlloc(it.kind, it.length, &at);
       if (dst != nullptr) {
         std::memcpy(dst, arena_->data() + it.offset, it.length);

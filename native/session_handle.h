@@ -107,6 +107,9 @@ class SessionHandle : public Napi::ObjectWrap<SessionHandle> {
   void StartOps(uint32_t ops);
   void EndOps(uint32_t ops);
   void Feed(const uint8_t* data, size_t len);
+  // Array arguments of a step: each element one datagram / one record.
+  void FeedArray(Napi::Env env, Napi::Value in);
+  void WriteArray(Napi::Env env, Napi::Value out);
   bool Listen();
   bool DriveHandshake();
   void ReadAll();

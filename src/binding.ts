@@ -221,6 +221,13 @@ export interface NativeBinding {
 export const OP_START = 1;
 export const OP_TIMER = 2;
 export const OP_SHUTDOWN = 4;
+// What a step's inbound/outbound arguments are (native/session_handle.cc ArgKind):
+// the hot path then makes one Node-API call per argument instead of probing its type.
+export const ARG_IN_ONE = 8;
+export const ARG_IN_ARRAY = 16;
+export const ARG_OUT_ONE = 32;
+export const ARG_OUT_ARRAY = 64;
+export const ARG_KNOWN = 128;
 
 // Step flags (stepMeta[0]).
 export const FLAG_CONNECTED = 1;

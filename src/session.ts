@@ -11,6 +11,11 @@ import {
   FLAG_PEER_CLOSED,
   FLAG_TIMED_OUT,
   nativeSessionInfo,
+  ARG_IN_ARRAY,
+  ARG_IN_ONE,
+  ARG_KNOWN,
+  ARG_OUT_ARRAY,
+  ARG_OUT_ONE,
   OP_SHUTDOWN,
   OP_START,
   OP_TIMER,
@@ -187,6 +192,24 @@ const STEP_BLOCK = binding.stepData;
 const STEP_META = binding.stepMeta;
 
 /**
+ * Node's Buffer class proper (FastBuffer, what Buffer.from() constructs, via
+ * the public Symbol.species): a view made with it is a real Buffer without
+ * Buffer.from()'s argument checks, a tenth of a record's JS time. Verified
+ * once; Buffer.from() is the fallback.
+ */
+type ViewConstructor = new (block: ArrayBuffer, offset: number, length: number) => Buffer;
+const BufferView: ViewConstructor | undefined = (() => {
+  const species = (Buffer as unknown as { [Symbol.species]?: unknown })[Symbol.species];
+  if (typeof species !== 'function') return undefined;
+  try {
+    const probe = new (species as ViewConstructor)(new ArrayBuffer(4), 1, 2);
+    return Buffer.isBuffer(probe) && Object.getPrototypeOf(probe) === Buffer.prototype && probe.byteOffset === 1 && probe.length === 2 ? (species as ViewConstructor) : undefined;
+  } catch {
+    return undefined;
+  }
+})();
+
+/**
  * Where a step's output Buffers live: native code copies each datagram and
  * message into an output pool (an unzeroed block this side hands over with
  * binding.setOutputPool) at increasing offsets, and a Buffer is a view of it:
@@ -212,7 +235,7 @@ class OutputPool {
   /** The item native code put in the pool at `off`. */
   view(off: number, len: number): Buffer {
     this.#end = off + len;
-    return Buffer.from(this.#block, off, len);
+    return BufferView !== undefined ? new BufferView(this.#block, off, len) : Buffer.from(this.#block, off, len);
   }
 
   /** An item that did not fit the pool: copied out of the step block. */
@@ -225,11 +248,21 @@ class OutputPool {
 
   /** After a step's items are taken: a new block when this one is (nearly) full. */
   refill(): void {
-    if (this.#spill || this.blockSize - this.#end < this.blockSize >>> 4) this.#replace();
+    if (this.#spill || this.#block.byteLength - this.#end < this.blockSize >>> 4) this.#replace();
   }
 
-  #replace(): void {
-    this.#block = Buffer.allocUnsafeSlow(this.blockSize).buffer as ArrayBuffer;
+  /**
+   * Before a step expected to produce about `bytes` of this kind (a batch of
+   * datagrams in, or of messages out): a block with that much room, so the
+   * batch's items are views too rather than copies (and no block is
+   * abandoned half-used mid-batch).
+   */
+  reserve(bytes: number): void {
+    if (this.#block.byteLength - this.#end < bytes) this.#replace(bytes);
+  }
+
+  #replace(bytes = 0): void {
+    this.#block = Buffer.allocUnsafeSlow(bytes > this.blockSize ? bytes : this.blockSize).buffer as ArrayBuffer;
     this.#end = 0;
     this.#spill = false;
     binding.setOutputPool(this.kind, this.#block);
@@ -245,6 +278,9 @@ const DEFAULT_MTU = 1200;
 const MAX_QUEUED_DURING_JOB = 64;
 const DEFAULT_HANDSHAKE_TIMEOUT = 30_000;
 const MAX_PLAINTEXT = 16384;
+// A record's bytes beyond its plaintext, generously (header 13, explicit IV,
+// MAC or tag, CBC padding) plus the pool's 8-byte alignment.
+const RECORD_ROOM = 96;
 // Application messages held while the remote fingerprints are awaited; more are dropped (and counted).
 const MAX_HELD_MESSAGES = 32;
 // OpenSSL gives up after 12 retransmissions of a flight: 13 timeouts cover it.
@@ -502,9 +538,14 @@ export class DtlsSession extends EventEmitter {
   /** Feeds datagrams that arrived from the peer (one Buffer per datagram). */
   receive(datagram: Buffer | Uint8Array | Array<Buffer | Uint8Array>): void {
     if (Array.isArray(datagram)) {
+      let bytes = 0;
       for (let i = 0; i < datagram.length; i++) {
-        if (!isBytes(datagram[i])) throw invalidArgType(`datagram[${i}]`, 'an instance of Buffer or Uint8Array', datagram[i]);
+        const d = datagram[i];
+        if (!isBytes(d)) throw invalidArgType(`datagram[${i}]`, 'an instance of Buffer or Uint8Array', d);
+        bytes += d.byteLength + 8;
       }
+      // A batch's plaintexts are no longer than its datagrams: room for all of them.
+      if (datagram.length > 1 && this.#state === 'connected') MESSAGE_POOL.reserve(bytes);
     } else if (!isBytes(datagram)) {
       throw invalidArgType('datagram', 'an instance of Buffer, Uint8Array or Array', datagram);
     }
@@ -521,16 +562,33 @@ export class DtlsSession extends EventEmitter {
     this.#step(datagram, null, 0);
   }
 
-  /** Sends one application message as one DTLS record (1..16384 bytes). */
-  send(data: Buffer | Uint8Array | string): void {
-    if (typeof data !== 'string' && !isBytes(data)) throw invalidArgType('data', 'of type string or an instance of Buffer or Uint8Array', data);
-    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    if (buf.byteLength < 1 || buf.byteLength > MAX_PLAINTEXT) throw outOfRange('data.length', `>= 1 && <= ${MAX_PLAINTEXT}`, buf.byteLength);
+  /**
+   * Sends one application message as one DTLS record (1..16384 bytes), or an
+   * array of messages, each its own record, sealed in one native call (a
+   * burst: SCTP packets of a data channel, a batch of game-state updates).
+   * An array is validated whole before anything is sent.
+   */
+  send(data: Buffer | Uint8Array | string | ReadonlyArray<Buffer | Uint8Array | string>): void {
+    let out: Uint8Array | Uint8Array[];
+    if (Array.isArray(data)) {
+      const list = data as ReadonlyArray<unknown>;
+      const records: Uint8Array[] = new Array(list.length);
+      let bytes = 0;
+      for (let i = 0; i < list.length; i++) {
+        records[i] = messageBytes(list[i], `data[${i}]`);
+        bytes += records[i]!.byteLength + RECORD_ROOM;
+      }
+      if (records.length === 0) return;
+      if (this.#state === 'connected') DATAGRAM_POOL.reserve(bytes);
+      out = records;
+    } else {
+      out = messageBytes(data, 'data');
+    }
     if (this.#state !== 'connected' || this.#handle === null) {
       const why = this.#pending !== undefined ? ' (the remote fingerprints have not been set yet)' : '';
       throw invalidState(`cannot send on a DTLS session in state '${this.#state}'${why}`);
     }
-    this.#step(null, buf, 0);
+    this.#step(null, out, 0);
   }
 
   /** Sends close_notify (when connected) and closes; idempotent. */
@@ -709,7 +767,7 @@ export class DtlsSession extends EventEmitter {
     }
   }
 
-  #step(inbound: Uint8Array | Uint8Array[] | null, outbound: Uint8Array | null, ops: number): void {
+  #step(inbound: Uint8Array | Uint8Array[] | null, outbound: Uint8Array | Uint8Array[] | null, ops: number): void {
     const handle = this.#handle;
     if (handle === null) return;
     if (this.#job && outbound === null) {
@@ -724,7 +782,11 @@ export class DtlsSession extends EventEmitter {
     let rare: NativeStepRare | undefined;
     this.#stepping = true;
     try {
-      rare = nativeStep(this.#stepId, inbound, outbound, ops);
+      const kinds =
+        ARG_KNOWN |
+        (inbound === null ? 0 : Array.isArray(inbound) ? ARG_IN_ARRAY : ARG_IN_ONE) |
+        (outbound === null ? 0 : Array.isArray(outbound) ? ARG_OUT_ARRAY : ARG_OUT_ONE);
+      rare = nativeStep(this.#stepId, inbound, outbound, ops | kinds);
     } finally {
       this.#stepping = false;
       // Closed from inside the step (a pskCallback): free the SSL now that OpenSSL has returned.
@@ -775,14 +837,20 @@ export class DtlsSession extends EventEmitter {
         const off = items[base + 3 * i + 1]!;
         const len = items[base + 3 * i + 2]!;
         let b: Buffer;
-        if (own !== undefined) b = own.subarray(off, off + len);
-        else {
+        if ((kind & 2) !== 0) {
+          // Written straight to its pool (datagrams of a main-thread step).
+          b = ((kind & 1) === 0 ? DATAGRAM_POOL : MESSAGE_POOL).view(off, len);
+        } else if (own !== undefined) {
+          b = own.subarray(off, off + len);
+        } else {
           b = Buffer.allocUnsafe(len);
           b.set(new Uint8Array(STEP_BLOCK, off, len));
         }
-        if (kind === 0) (datagrams ??= []).push(b);
+        if ((kind & 1) === 0) (datagrams ??= []).push(b);
         else (messages ??= []).push(b);
       }
+      DATAGRAM_POOL.refill();
+      MESSAGE_POOL.refill();
     }
     this.#process(handle, flags, timeout, datagrams, messages, rare);
     if (DEBUG_ENABLED) this.#debugFlush(handle);
@@ -1111,6 +1179,14 @@ export class DtlsSession extends EventEmitter {
     if (err !== undefined && (this.listenerCount('error') > 0 || waiters.length === 0)) this.emit('error', err);
     this.emit('close');
   }
+}
+
+/** One message's bytes (a string as UTF-8), 1..16384 of them. */
+function messageBytes(data: unknown, name: string): Uint8Array {
+  if (typeof data !== 'string' && !isBytes(data)) throw invalidArgType(name, 'of type string or an instance of Buffer or Uint8Array', data);
+  const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  if (buf.byteLength < 1 || buf.byteLength > MAX_PLAINTEXT) throw outOfRange(`${name}.length`, `>= 1 && <= ${MAX_PLAINTEXT}`, buf.byteLength);
+  return buf;
 }
 
 function parseFingerprints(fps: unknown, name: string) {

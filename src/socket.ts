@@ -230,10 +230,11 @@ export class DtlsSocket extends DtlsSession {
   }
 
   /**
-   * Sends one application message as one DTLS record; `cb(err)` runs once the
+   * Sends one application message as one DTLS record (or an array of
+   * messages, a record each, in one native call); `cb(err)` runs once every
    * datagram is written to the socket.
    */
-  override send(data: Buffer | Uint8Array | string, cb?: (err?: Error | null) => void): void {
+  override send(data: Buffer | Uint8Array | string | ReadonlyArray<Buffer | Uint8Array | string>, cb?: (err?: Error | null) => void): void {
     if (cb === undefined) {
       super.send(data);
       return;

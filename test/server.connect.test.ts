@@ -54,6 +54,42 @@ test('send(data, cb) calls back once the datagram is written; data larger than o
   }
 });
 
+test('send([...], cb) over UDP: one record per message, the callback once after the last datagram is written', { timeout: 20_000 }, async () => {
+  const { server, port } = await listeningServer({}, echo);
+  try {
+    const client = await connected({ port });
+    const got: string[] = [];
+    const all = new Promise<void>((resolve) => {
+      client.on('message', (m) => {
+        got.push(m.toString());
+        if (got.length === 20) resolve();
+      });
+    });
+    const before = client.getStats().datagramsOut;
+    let calls = 0;
+    const err = await new Promise<Error | null | undefined>((resolve) => {
+      client.send(
+        Array.from({ length: 20 }, (_, i) => `burst-${i}`),
+        (e) => {
+          calls++;
+          resolve(e);
+        },
+      );
+    });
+    assert.equal(err, null);
+    assert.equal(client.getStats().datagramsOut - before, 20, 'twenty records, twenty datagrams');
+    await all;
+    // UDP may reorder; on loopback it does not, and every message came back once.
+    assert.deepEqual([...got].sort(), Array.from({ length: 20 }, (_, i) => `burst-${i}`).sort());
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(calls, 1, 'one callback for the whole burst');
+    assert.throws(() => client.send(['ok', 7 as never], () => {}), { code: 'ERR_INVALID_ARG_TYPE' });
+    await client.close();
+  } finally {
+    await server.close();
+  }
+});
+
 test('server.close() sends close_notify to every connected peer, then closes its socket', { timeout: 20_000 }, async () => {
   const { server, port } = await listeningServer({}, echo);
   const clients = await Promise.all([1, 2, 3].map(() => connected({ port })));

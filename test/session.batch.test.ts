@@ -122,3 +122,115 @@ test('output pools: every kept datagram and message stays intact across many poo
     p.server.destroy();
   }
 });
+
+test('send([...]): each message becomes its own record (one datagram each), in order, in one call', async () => {
+  const p = await manualPair();
+  try {
+    const got: Buffer[] = [];
+    p.server.on('message', (m) => got.push(m));
+    const before = p.client.getStats().datagramsOut;
+    p.client.send(['one', Buffer.from('two'), new Uint8Array([0x74, 0x68, 0x72, 0x65, 0x65])]);
+    assert.equal(p.toServer.length, 3, 'three records, three datagrams');
+    assert.equal(p.client.getStats().datagramsOut - before, 3);
+    p.server.receive(p.toServer.splice(0));
+    assert.deepEqual(got.map((m) => m.toString()), ['one', 'two', 'three']);
+    // An empty array sends nothing.
+    p.client.send([]);
+    assert.equal(p.toServer.length, 0);
+  } finally {
+    p.client.destroy();
+    p.server.destroy();
+  }
+});
+
+test('send([...]) validates every element before sending any', async () => {
+  const p = await manualPair();
+  try {
+    assert.throws(() => p.client.send(['fine', 5 as never]), (e: NodeJS.ErrnoException) => e.code === 'ERR_INVALID_ARG_TYPE' && /data\[1\]/.test(e.message));
+    assert.throws(() => p.client.send(['fine', Buffer.alloc(0)]), (e: NodeJS.ErrnoException) => e.code === 'ERR_OUT_OF_RANGE' && /data\[1\]\.length/.test(e.message));
+    assert.throws(() => p.client.send([Buffer.alloc(16385)]), { code: 'ERR_OUT_OF_RANGE' });
+    assert.equal(p.toServer.length, 0, 'nothing went out');
+    p.client.destroy();
+    assert.throws(() => p.client.send(['late']), { code: 'ERR_DTLS_INVALID_STATE' });
+  } finally {
+    p.client.destroy();
+    p.server.destroy();
+  }
+});
+
+test('a burst larger than an output block (300 × 1200 B out, one receive of all 300) comes through whole, in order, each buffer its own', async () => {
+  const p = await manualPair();
+  try {
+    const n = 300;
+    const burst = Array.from({ length: n }, (_, i) => {
+      const b = Buffer.alloc(1200, i & 0xff);
+      b.writeUInt32BE(i, 0);
+      return b;
+    });
+    p.client.send(burst);
+    assert.equal(p.toServer.length, n);
+    // Room for the whole burst was made first: every datagram is a view of one block, none a copy.
+    assert.ok(p.toServer.every((d) => d.buffer === p.toServer[0]!.buffer), 'the burst\'s datagrams share one output block');
+    const datagramCopies = p.toServer.map((d) => Buffer.from(d));
+    const got: Buffer[] = [];
+    p.server.on('message', (m) => got.push(m));
+    p.server.receive(p.toServer.splice(0));
+    assert.ok(got.every((m) => m.buffer === got[0]!.buffer), 'the batch\'s messages share one output block');
+    // A second burst reuses nothing the first one handed out.
+    p.client.send(burst.map((b) => Buffer.alloc(b.length, 0xee)));
+    p.server.receive(p.toServer.splice(0));
+    assert.equal(got.length, 2 * n);
+    for (let i = 0; i < n; i++) {
+      assert.equal(got[i]!.readUInt32BE(0), i, `message ${i} in order`);
+      assert.ok(got[i]!.subarray(4).equals(burst[i]!.subarray(4)), `message ${i} intact`);
+      assert.ok(got[n + i]!.equals(Buffer.alloc(1200, 0xee)));
+    }
+    assert.equal(datagramCopies.length, n);
+  } finally {
+    p.client.destroy();
+    p.server.destroy();
+  }
+});
+
+test('a pskCallback may not drive another session (the env\'s step buffers are in use): the identity is refused with that cause', async () => {
+  const other = await manualPair();
+  const key = Buffer.alloc(16, 3);
+  let thrown: unknown;
+  let c: DtlsSession | undefined;
+  const server = new DtlsSession({
+    role: 'server',
+    pskCallback: () => {
+      try {
+        other.client.send('from inside a pskCallback');
+      } catch (e) {
+        thrown = e;
+        throw e;
+      }
+      return key;
+    },
+    send: (d) => c!.receive(d),
+  });
+  c = new DtlsSession({ role: 'client', psk: { identity: 'id', key }, send: (d) => server.receive(d) });
+  const serverDone = server.handshake().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  try {
+    await assert.rejects(c.handshake(), (e: Error & { alert?: { description: string } }) => e.alert?.description === 'unknown_psk_identity');
+    assert.equal((thrown as { code?: string }).code, 'ERR_DTLS_INVALID_STATE');
+    assert.match((thrown as Error).message, /pskCallback/);
+    const serverErr = (await serverDone) as Error;
+    assert.equal(serverErr.cause, thrown, 'the server failure names the refused nested step');
+    assert.equal(other.toServer.length, 0, 'the other session sent nothing');
+    // Outside the callback the other session works as before.
+    const got = new Promise<Buffer>((resolve) => other.server.once('message', resolve));
+    other.client.send('afterwards');
+    other.server.receive(other.toServer.splice(0));
+    assert.equal((await got).toString(), 'afterwards');
+  } finally {
+    c.destroy();
+    server.destroy();
+    other.client.destroy();
+    other.server.destroy();
+  }
+});
