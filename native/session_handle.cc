@@ -783,6 +783,11 @@ void SessionHandle::AfterCall() {
   queue_clean_ = true;
 }
 
+void SessionHandle::AfterCallQueueEmpty() {
+  if (!alerts_.empty()) AttachQueue({});
+  queue_clean_ = true;
+}
+
 // Before an OpenSSL call on the hot path: the queue must hold nothing stale.
 // It is known to be empty after the step's guard cleared it and after every
 // drain (AfterCall), so only otherwise is it looked at: each look fetches the
@@ -860,7 +865,7 @@ bool SessionHandle::Listen() {
   return false;
 }
 
-void SessionHandle::ReadAll() {
+void SessionHandle::ReadAll(bool settled) {
   SSL* ssl = ssl_.get();
   for (int i = 0; i < kMaxRecordsPerDatagram; i++) {
     // Decrypt straight into the step arena; only what a record holds is kept.
@@ -870,11 +875,19 @@ void SessionHandle::ReadAll() {
     if (n > 0) {
       arena_->Commit(Arena::kMessage, static_cast<size_t>(n));
       messages_in_++;
+      // The common case, one record per datagram: once the datagram is consumed and OpenSSL holds
+      // nothing more (no rest of the datagram, no buffered record), another SSL_read could only say
+      // WANT_READ. Not in the step that completed the handshake: records of the new epoch that came
+      // early wait in queues SSL_has_pending() does not see, and come out one per SSL_read.
+      if (settled && !bio_state_.in_pending && SSL_has_pending(ssl) == 0) {
+        AfterCall();
+        return;
+      }
       continue;
     }
     int e = SSL_get_error(ssl, n);
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-      AfterCall();
+      AfterCallQueueEmpty();
       return;
     }
     if (e == SSL_ERROR_ZERO_RETURN) {
@@ -928,12 +941,13 @@ void SessionHandle::Feed(const uint8_t* data, size_t len) {
   bio_state_.in_pending = true;
   if (!connected_) NoteRecords(data, len, 0);
   bool ok = true;
+  bool settled = connected_;
   if (listen_pending_) ok = Listen();
   if (ok && !connected_) ok = DriveHandshake();
   // Keep reading after the handshake: application data that followed the
   // peer's Finished, retransmitted flights (our final flight is resent when
   // the peer repeats its own), alerts and close_notify.
-  if (ok && connected_ && !failed_ && !closed_) ReadAll();
+  if (ok && connected_ && !failed_ && !closed_) ReadAll(settled);
   bio_state_.in_pending = false;
   bio_state_.in_data = nullptr;
   bio_state_.in_len = 0;

@@ -112,13 +112,17 @@ class SessionHandle : public Napi::ObjectWrap<SessionHandle> {
   void WriteArray(Napi::Env env, Napi::Value out);
   bool Listen();
   bool DriveHandshake();
-  void ReadAll();
+  // settled: connected before this datagram (not the step that completed the handshake).
+  void ReadAll(bool settled);
   void WritePlaintext(const uint8_t* data, size_t len);
   void HandleTimer();
   void Shutdown();
   void Fail(int ssl_error, ErrorList errors);
   void AttachQueue(const ErrorList& errors);
   void AfterCall();
+  // After a call that SSL_get_error() answered WANT_READ/WANT_WRITE: it looked
+  // at the queue and found it empty, so there is nothing to drain.
+  void AfterCallQueueEmpty();
   void BeforeCall();
   bool SentFinished() const;
   bool ComputeCookie(unsigned char* out, unsigned int* len) const;

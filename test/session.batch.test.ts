@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 
-import { DtlsSession } from '../lib/index.js';
+import { createSecureContext, DtlsSession } from '../lib/index.js';
 import { binding } from '../lib/binding.js';
 import { ecPair } from './support/fixtures';
 
@@ -232,5 +232,72 @@ test('a pskCallback may not drive another session (the env\'s step buffers are i
     server.destroy();
     other.client.destroy();
     other.server.destroy();
+  }
+});
+
+test('one datagram carrying several records: every message, then a close_notify in the same datagram, are all read', async () => {
+  const p = await manualPair();
+  try {
+    const got: string[] = [];
+    p.server.on('message', (m) => got.push(m.toString()));
+    const closed = new Promise<void>((resolve) => p.server.once('close', resolve));
+    p.client.send(['first', 'second', 'third']);
+    void p.client.close();
+    assert.equal(p.toServer.length, 4, 'three records and a close_notify');
+    // A peer may pack records into one datagram (RFC 6347 §4.1.1): all four in one.
+    p.server.receive(Buffer.concat(p.toServer.splice(0)));
+    assert.deepEqual(got, ['first', 'second', 'third']);
+    await closed;
+    assert.equal(p.server.state, 'closed', 'the close_notify after the data was read too');
+  } finally {
+    p.client.destroy();
+    p.server.destroy();
+  }
+});
+
+test('resumed handshake: data that overtakes the client\'s final flight is delivered once it completes, one datagram at a time or in one batch', async () => {
+  const serverCtx = createSecureContext({ ...ecPair() });
+  const clientCtx = createSecureContext({ rejectUnauthorized: false });
+  let session: Buffer | undefined;
+  {
+    const toServer: Buffer[] = [];
+    const toClient: Buffer[] = [];
+    const server = new DtlsSession({ role: 'server', context: serverCtx, send: (d) => void toClient.push(d) });
+    const client = new DtlsSession({ role: 'client', context: clientCtx, send: (d) => void toServer.push(d) });
+    const done = Promise.all([client.handshake(), server.handshake()]);
+    for (let i = 0; i < 20 && (client.state !== 'connected' || server.state !== 'connected'); i++) {
+      if (toServer.length > 0) server.receive(toServer.splice(0));
+      if (toClient.length > 0) client.receive(toClient.splice(0));
+    }
+    await done;
+    session = client.getSession();
+    client.destroy();
+    server.destroy();
+  }
+  assert.ok(session !== undefined);
+  for (const batched of [false, true]) {
+    const toServer: Buffer[] = [];
+    const toClient: Buffer[] = [];
+    const server = new DtlsSession({ role: 'server', context: serverCtx, send: (d) => void toClient.push(d) });
+    const client: DtlsSession = new DtlsSession({ role: 'client', context: clientCtx, session: session!, send: (d) => void toServer.push(d) });
+    const got: string[] = [];
+    server.on('message', (m) => got.push(m.toString()));
+    const done = Promise.all([client.handshake(), server.handshake()]);
+    server.receive(toServer.splice(0)); // ClientHello with the session
+    client.receive(toClient.splice(0)); // ServerHello, ChangeCipherSpec, Finished: the client is done
+    assert.equal(client.state, 'connected', 'an abbreviated handshake: the client connects first');
+    const finalFlight = toServer.splice(0);
+    assert.ok(finalFlight.length > 0);
+    client.send(['a', 'b', 'c']);
+    const data = toServer.splice(0);
+    // The network reorders: the data reaches the server before the client's ChangeCipherSpec and Finished.
+    if (batched) server.receive([...data, ...finalFlight]);
+    else for (const d of [...data, ...finalFlight]) server.receive(d);
+    const [c, s] = await done;
+    assert.equal(c.resumed, true);
+    assert.equal(s.resumed, true);
+    assert.deepEqual(got, ['a', 'b', 'c'], `every early record delivered (${batched ? 'one batch' : 'one datagram at a time'})`);
+    client.destroy();
+    server.destroy();
   }
 });
