@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,14 @@ struct ContextState {
   std::vector<uint8_t> alpn;         // wire format, our preference order
   uint8_t cookie_secret[32] = {0};   // HMAC key for session-level cookies
   size_t live_sessions = 0;          // sessions on this context not yet destroyed
+  // The keylog callback is installed on the SSL_CTX only once a session on it
+  // wants keylog lines: with a callback installed, OpenSSL formats every
+  // secret as hex (~80 sprintf calls per line, ~80 k instructions per
+  // handshake) whether or not anyone reads it. Installed on the main thread
+  // under the exclusive lock; thread-pool steps (which read the pointer inside
+  // OpenSSL) hold the shared lock while they run.
+  std::shared_mutex keylog_mu;
+  bool keylog_installed = false;     // main thread only
   ~ContextState();
 };
 

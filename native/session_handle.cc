@@ -164,6 +164,8 @@ Napi::Function SessionHandle::Init(Napi::Env env) {
                          InstanceMethod("setFingerprints", &SessionHandle::SetFingerprints),
                          InstanceMethod("setKeylog", &SessionHandle::SetKeylog),
                          InstanceMethod("info", &SessionHandle::Info),
+                         InstanceMethod("peerCertificateDer", &SessionHandle::PeerCertificateDer),
+                         InstanceMethod("keepSession", &SessionHandle::KeepSession),
                          InstanceMethod("getSession", &SessionHandle::GetSession),
                          InstanceMethod("exportKeyingMaterial", &SessionHandle::ExportKeyingMaterial),
                          InstanceMethod("stats", &SessionHandle::Stats),
@@ -172,7 +174,6 @@ Napi::Function SessionHandle::Init(Napi::Env env) {
 }
 
 void SessionHandle::InstallContextCallbacks(SSL_CTX* ctx) {
-  SSL_CTX_set_keylog_callback(ctx, KeylogCallback);
   SSL_CTX_set_cookie_generate_cb(ctx, GenerateCookie);
   SSL_CTX_set_cookie_verify_cb(ctx, VerifyCookie);
 }
@@ -323,6 +324,7 @@ SessionHandle::SessionHandle(const Napi::CallbackInfo& info)
   ApplyResumptionPolicy();
   offered_session_ = !is_server_ && SSL_get0_session(ssl) != nullptr;
   keylog_ = o.Get("keylog").ToBoolean();
+  if (keylog_) EnableContextKeylog();
 
   timeline_.reserve(16);
   addon_->Register(this);
@@ -1187,6 +1189,7 @@ class SessionHandle::StepJob : public Napi::AsyncWorker {
 
   void Execute() override {
     std::lock_guard<std::mutex> lock(s_->job_mu_);
+    std::shared_lock<std::shared_mutex> keylog_reader(s_->ctx_->keylog_mu);
     if (s_->destroyed_ || !s_->ssl_) return;  // destroyed while queued
     ran_ = true;
     s_->BeginStep(&arena_);
@@ -1430,7 +1433,18 @@ Napi::Value SessionHandle::SetFingerprints(const Napi::CallbackInfo& info) {
 Napi::Value SessionHandle::SetKeylog(const Napi::CallbackInfo& info) {
   JobLock lock(this);
   keylog_ = info.Length() > 0 && info[0].ToBoolean();
+  if (keylog_) EnableContextKeylog();
   return info.Env().Undefined();
+}
+
+// Main thread. Once installed the callback stays (as node:tls does): sessions
+// that do not want lines are filtered in KeylogCallback.
+void SessionHandle::EnableContextKeylog() {
+  ContextState* c = ctx_.get();
+  if (c == nullptr || c->keylog_installed) return;
+  std::unique_lock<std::shared_mutex> exclusive(c->keylog_mu);  // waits for running thread-pool steps
+  SSL_CTX_set_keylog_callback(c->ctx.get(), KeylogCallback);
+  c->keylog_installed = true;
 }
 
 // What the handshake negotiated, as a flat array (layout: NativeSessionInfoRow
@@ -1466,17 +1480,9 @@ Napi::Value SessionHandle::Info(const Napi::CallbackInfo& info) {
   } else {
     row.Set(6u, undefined);
   }
-  row.Set(7u, undefined);
-  X509Ptr peer(SSL_get1_peer_certificate(ssl));
-  if (peer) {
-    int n = i2d_X509(peer.get(), nullptr);
-    if (n > 0) {
-      Napi::Buffer<uint8_t> der = Napi::Buffer<uint8_t>::New(env, static_cast<size_t>(n));
-      unsigned char* p = der.Data();
-      i2d_X509(peer.get(), &p);
-      row.Set(7u, der);
-    }
-  }
+  // Whether there is a peer certificate; its DER comes from peerCertificateDer() when someone asks.
+  peer_cert_.reset(SSL_get1_peer_certificate(ssl));
+  row.Set(7u, Napi::Boolean::New(env, static_cast<bool>(peer_cert_)));
   long vr = SSL_get_verify_result(ssl);
   row.Set(8u, Napi::Number::New(env, static_cast<double>(vr)));
   row.Set(9u, Napi::String::New(env, X509_verify_cert_error_string(vr)));
@@ -1491,13 +1497,45 @@ Napi::Value SessionHandle::Info(const Napi::CallbackInfo& info) {
   return row;
 }
 
+Napi::Value SessionHandle::KeepSession(const Napi::CallbackInfo& info) {
+  JobLock lock(this);
+  if (!destroyed_ && ssl_) {
+    SslSessionPtr sess(SSL_get1_session(ssl_.get()));
+    if (sess && SSL_SESSION_is_resumable(sess.get()) == 1) final_session_ = std::move(sess);
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value SessionHandle::PeerCertificateDer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!peer_cert_) return env.Undefined();
+  ClearErrorOnReturn guard;
+  int n = i2d_X509(peer_cert_.get(), nullptr);
+  if (n <= 0) ThrowDtlsError(env, "could not encode the peer certificate");
+  Napi::Buffer<uint8_t> der = Napi::Buffer<uint8_t>::New(env, static_cast<size_t>(n));
+  unsigned char* p = der.Data();
+  if (i2d_X509(peer_cert_.get(), &p) != n) ThrowDtlsError(env, "could not encode the peer certificate");
+  return der;
+}
+
+// The live session's, or after destroy() the one keepSession() kept: encoded
+// only when asked for (a session holds the peer certificate, and encoding it
+// at every close cost more than the rest of closing).
 Napi::Value SessionHandle::GetSession(const Napi::CallbackInfo& info) {
   JobLock lock(this);
   Napi::Env env = info.Env();
-  EnsureAlive(env);
   ClearErrorOnReturn guard;
-  SslSessionPtr sess(SSL_get1_session(ssl_.get()));
-  if (!sess || SSL_SESSION_is_resumable(sess.get()) != 1) return env.Undefined();
+  SslSessionPtr sess(destroyed_ || !ssl_ ? nullptr : SSL_get1_session(ssl_.get()));
+  if (sess) {
+    if (SSL_SESSION_is_resumable(sess.get()) != 1) return env.Undefined();
+  } else if (final_session_) {
+    // Resumability as it was when kept: SSL_free() without a close_notify
+    // marks the shared session not resumable, which its encoding never was.
+    SSL_SESSION_up_ref(final_session_.get());
+    sess.reset(final_session_.get());
+  } else {
+    return env.Undefined();
+  }
   int n = i2d_SSL_SESSION(sess.get(), nullptr);
   if (n <= 0) return env.Undefined();
   Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, static_cast<size_t>(n));

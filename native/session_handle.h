@@ -29,6 +29,7 @@ class SessionHandle : public Napi::ObjectWrap<SessionHandle> {
   // The module-level step(id, inbound, outbound, ops) (see StepById).
   static Napi::Function InitStep(Napi::Env env);
   static void InstallContextCallbacks(SSL_CTX* ctx);
+  void EnableContextKeylog();
 
   explicit SessionHandle(const Napi::CallbackInfo& info);
   ~SessionHandle() override;
@@ -83,6 +84,11 @@ class SessionHandle : public Napi::ObjectWrap<SessionHandle> {
   Napi::Value SetFingerprints(const Napi::CallbackInfo& info);
   Napi::Value SetKeylog(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);
+  // The peer certificate's DER, encoded on request (the encoding costs more
+  // than the rest of what info() reports); works after destroy().
+  Napi::Value PeerCertificateDer(const Napi::CallbackInfo& info);
+  // Keeps the negotiated session (a reference) for getSession() after destroy().
+  Napi::Value KeepSession(const Napi::CallbackInfo& info);
   Napi::Value GetSession(const Napi::CallbackInfo& info);
   Napi::Value ExportKeyingMaterial(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
@@ -214,6 +220,8 @@ class SessionHandle : public Napi::ObjectWrap<SessionHandle> {
   int hello_etm_ = -1;  // encrypt_then_mac in the ServerHello
   std::vector<uint32_t> sent_messages_;  // (type << 16 | seq) sent so far
   std::vector<TimelineEntry> timeline_;
+  X509Ptr peer_cert_;  // taken by info() once connected, encoded only if asked for
+  SslSessionPtr final_session_;  // keepSession(): what getSession() returns after destroy()
   size_t timeline_next_ = 0;
   bool timeline_wrapped_ = false;
   uint64_t timeline_total_ = 0;  // events ever recorded (timeline(since) counts from here)

@@ -58,7 +58,7 @@ export type NativeSessionInfoRow = [
   resumed: boolean,
   extendedMasterSecret: boolean,
   alpnProtocol: string | undefined,
-  peerCertificate: Buffer | undefined,
+  hasPeerCertificate: boolean,
   verifyResult: number,
   verifyMessage: string,
   maxPayload: number,
@@ -72,13 +72,13 @@ export function nativeSessionInfo(handle: NativeSession): NativeSessionInfo {
     protocol: r[0],
     resumed: r[4],
     extendedMasterSecret: r[5],
+    hasPeerCertificate: r[7],
     verifyResult: r[8],
     verifyMessage: r[9],
     maxPayload: r[10],
   };
   if (r[1] !== undefined) n.cipher = { name: r[1], standardName: r[2]!, version: r[3]! };
   if (r[6] !== undefined) n.alpnProtocol = r[6];
-  if (r[7] !== undefined) n.peerCertificate = r[7];
   if (r[11] !== undefined) n.srtpProfile = r[11];
   return n;
 }
@@ -89,7 +89,8 @@ export interface NativeSessionInfo {
   resumed: boolean;
   extendedMasterSecret: boolean;
   alpnProtocol?: string;
-  peerCertificate?: Buffer;
+  /** the DER is handle.peerCertificateDer() (encoded on request) */
+  hasPeerCertificate: boolean;
   verifyResult: number;
   verifyMessage: string;
   maxPayload: number;
@@ -190,7 +191,12 @@ export interface NativeSession {
   setFingerprints(fps: NativeFingerprint[]): void;
   setKeylog(on: boolean): void;
   info(): NativeSessionInfoRow;
+  /** the peer certificate info() saw, DER-encoded now; also after destroy() */
+  peerCertificateDer(): Buffer | undefined;
+  /** the live session's, or after destroy() the one keepSession() kept */
   getSession(): Buffer | undefined;
+  /** keeps a reference to the negotiated session for getSession() after destroy() */
+  keepSession(): void;
   exportKeyingMaterial(length: number, label: string, context?: Uint8Array): Buffer;
   stats(): NativeStats;
   /** the recorder's events, or only those numbered `since` and later */

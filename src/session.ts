@@ -222,6 +222,7 @@ const BufferView: ViewConstructor | undefined = (() => {
  */
 class OutputPool {
   #block!: ArrayBuffer;
+  #size = 0;
   #end = 0;
   #spill = false;
 
@@ -248,7 +249,7 @@ class OutputPool {
 
   /** After a step's items are taken: a new block when this one is (nearly) full. */
   refill(): void {
-    if (this.#spill || this.#block.byteLength - this.#end < this.blockSize >>> 4) this.#replace();
+    if (this.#spill || this.#size - this.#end < this.blockSize >>> 4) this.#replace();
   }
 
   /**
@@ -258,11 +259,12 @@ class OutputPool {
    * abandoned half-used mid-batch).
    */
   reserve(bytes: number): void {
-    if (this.#block.byteLength - this.#end < bytes) this.#replace(bytes);
+    if (this.#size - this.#end < bytes) this.#replace(bytes);
   }
 
   #replace(bytes = 0): void {
-    this.#block = Buffer.allocUnsafeSlow(bytes > this.blockSize ? bytes : this.blockSize).buffer as ArrayBuffer;
+    this.#size = bytes > this.blockSize ? bytes : this.blockSize;
+    this.#block = Buffer.allocUnsafeSlow(this.#size).buffer as ArrayBuffer;
     this.#end = 0;
     this.#spill = false;
     binding.setOutputPool(this.kind, this.#block);
@@ -342,7 +344,8 @@ export class DtlsSession extends EventEmitter {
   #closing: Promise<void> | undefined;
   /** the native handle after its SSL was freed: counters and the flight recorder outlive it */
   #retired: NativeSession | undefined;
-  #finalSession: Buffer | undefined;
+  /** the retired handle kept the negotiated session (closed while connected) */
+  #keptSession = false;
   #droppedLocally = 0;
   #signal: AbortSignal | undefined;
   #onAbort: (() => void) | undefined;
@@ -351,7 +354,7 @@ export class DtlsSession extends EventEmitter {
   /** the peer certificate as the 'negotiated' event shows it: made when a timeline is read, judged at connectedAt */
   #peerCertificate: PeerCertificateSummary | undefined;
   /** the peer certificate (DER) of the completed handshake: fingerprints are checked on it */
-  #peerDer: Buffer | undefined;
+  #peerDer: PeerDer | undefined;
   #connectedAt = 0;
   /** NODE_DEBUG=dtls: this session's name in the trace, and the next recorder event to print */
   #debugLabel: string | undefined;
@@ -625,7 +628,7 @@ export class DtlsSession extends EventEmitter {
     const pending = this.#pending;
     if (pending !== undefined) {
       this.#pending = undefined;
-      const der = this.#peerDer;
+      const der = this.#peerDer?.der();
       if (der === undefined || !matchesAny(der, parsed)) {
         this.#failAfterHandshake(lateMismatch());
         return;
@@ -641,7 +644,7 @@ export class DtlsSession extends EventEmitter {
       return;
     }
     if (this.#state === 'connected') {
-      const der = this.#peerDer;
+      const der = this.#peerDer?.der();
       if (der === undefined || !matchesAny(der, parsed)) this.#failAfterHandshake(lateMismatch());
     }
   }
@@ -692,7 +695,7 @@ export class DtlsSession extends EventEmitter {
   /** The negotiated session, serialized for resumption (pass it as `session`). */
   getSession(): Buffer | undefined {
     if (this.#handle !== null && this.#state === 'connected') return this.#handle.getSession();
-    return this.#finalSession;
+    return this.#keptSession ? this.#retired?.getSession() : undefined;
   }
 
   /** Datagram, byte, message, retransmission and drop counters; they keep working after close. */
@@ -989,9 +992,11 @@ export class DtlsSession extends EventEmitter {
       maxPayload: n.maxPayload,
       handshakeMs: this.#handshakeMs,
     };
-    const der = n.peerCertificate;
-    this.#peerDer = der;
-    if (der !== undefined) definePeerCertificate(info, der);
+    if (n.hasPeerCertificate) {
+      const cert = new PeerDer(handle);
+      this.#peerDer = cert;
+      definePeerCertificate(info, cert);
+    }
     this.#connectedAt = Date.now();
     if (n.srtpProfile !== undefined && isSrtpProfile(n.srtpProfile)) {
       const material = handle.exportKeyingMaterial(srtpKeyingMaterialLength(n.srtpProfile), SRTP_EXPORTER_LABEL);
@@ -1007,6 +1012,7 @@ export class DtlsSession extends EventEmitter {
     if (expected !== undefined) {
       // OpenSSL checked the fingerprints it had when the certificate arrived;
       // setRemoteFingerprints() may have replaced them since.
+      const der = this.#peerDer?.der();
       if (der === undefined || !matchesAny(der, expected)) {
         this.#failAfterHandshake(lateMismatch());
         return false;
@@ -1156,9 +1162,13 @@ export class DtlsSession extends EventEmitter {
     if (handle === null) return;
     this.#clearTimers();
     if (this.#signal !== undefined && this.#onAbort !== undefined) this.#signal.removeEventListener('abort', this.#onAbort);
-    // The SSL goes now; what getters need afterwards stays: the serialized
-    // session, and the handle itself for its counters and flight recorder.
-    if (this.#state === 'connected') this.#finalSession = handle.getSession();
+    // The SSL goes now; what getters need afterwards stays: the negotiated
+    // session (a reference, encoded if getSession() asks), and the handle
+    // itself for its counters and flight recorder.
+    if (this.#state === 'connected') {
+      handle.keepSession();
+      this.#keptSession = true;
+    }
     this.#handle = null;
     this.#retired = handle;
     this.#queued = [];
@@ -1210,12 +1220,41 @@ function matchesAny(der: Buffer, fps: Array<{ algorithm: string; digest: Buffer 
 // object. (The RSS growth once blamed on this in the soak test was V8's young
 // generation growing its semi-spaces, which happens at a load-dependent moment
 // either way: see test/reliability.soak.test.ts.)
-function definePeerCertificate(info: HandshakeInfo, der: Buffer): void {
+/**
+ * The peer certificate's DER, encoded by native code the first time someone
+ * needs it (X509Certificate, fingerprints set late): most handshakes never
+ * look, and the encoding costs more than everything else info() reports.
+ * Holds the native handle only until then.
+ */
+class PeerDer {
+  #handle: NativeSession | null;
+  #der: Buffer | undefined;
+
+  constructor(handle: NativeSession) {
+    this.#handle = handle;
+  }
+
+  der(): Buffer | undefined {
+    if (this.#handle !== null) {
+      this.#der = this.#handle.peerCertificateDer();
+      this.#handle = null;
+    }
+    return this.#der;
+  }
+}
+
+function definePeerCertificate(info: HandshakeInfo, source: PeerDer): void {
   let cert: X509Certificate | undefined;
   Object.defineProperty(info, 'peerCertificate', {
     configurable: true,
     enumerable: true,
-    get: () => (cert ??= new X509Certificate(der)),
+    get: () => {
+      if (cert === undefined) {
+        const der = source.der();
+        if (der !== undefined) cert = new X509Certificate(der);
+      }
+      return cert;
+    },
   });
 }
 

@@ -2,9 +2,9 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 
-import { fingerprint, type HandshakeInfo } from '../lib/index.js';
+import { createSecureContext, fingerprint, type HandshakeInfo } from '../lib/index.js';
 import { ecPair } from './support/fixtures';
-import { withPair } from './support/pair';
+import { makePair, withPair } from './support/pair';
 
 // HandshakeInfo.peerCertificate behaves as a plain field: present exactly
 // when the peer sent a certificate, one object, enumerable, copied by spread.
@@ -31,4 +31,39 @@ test('HandshakeInfo.peerCertificate after the session is closed: still readable'
     await p.client.close();
   });
   assert.equal(info?.peerCertificate?.fingerprint256, new X509Certificate(ecPair().cert).fingerprint256);
+});
+
+test('getSession() after destroy() (no close_notify sent): the session kept then still resumes; a failed handshake keeps none', async () => {
+  const serverCtx = createSecureContext({ ...ecPair() });
+  const clientCtx = createSecureContext({ rejectUnauthorized: false });
+  const first = makePair({ client: { context: clientCtx }, server: { context: serverCtx } });
+  let session: Buffer | undefined;
+  try {
+    const [c] = await first.handshake();
+    assert.equal(c.resumed, false);
+    first.client.destroy();
+    session = first.client.getSession();
+    assert.ok(Buffer.isBuffer(session) && session.length > 0, 'kept at destroy()');
+    assert.ok(first.client.getSession()!.equals(session), 'the same session every time');
+  } finally {
+    first.dispose();
+  }
+  const second = makePair({ client: { context: clientCtx, session }, server: { context: serverCtx } });
+  try {
+    const [c, s] = await second.handshake();
+    assert.equal(c.resumed, true, 'the client resumed');
+    assert.equal(s.resumed, true, 'the server resumed');
+    // Resumed: no Certificate message, yet the certificate of the original handshake is reported.
+    assert.equal(c.peerCertificate?.fingerprint256, new X509Certificate(ecPair().cert).fingerprint256);
+  } finally {
+    second.dispose();
+  }
+  // A session that never connected has nothing to keep.
+  const failing = makePair({ client: { context: clientCtx, handshakeTimeout: 200 }, server: { context: serverCtx } });
+  try {
+    failing.client.destroy();
+    assert.equal(failing.client.getSession(), undefined);
+  } finally {
+    failing.dispose();
+  }
 });

@@ -324,6 +324,7 @@ FuzzDriver::FuzzDriver(const Config& cfg, bool server) : server_(server), stream
   }
   s.ApplyResumptionPolicy();
   s.keylog_ = true;
+  s.EnableContextKeylog();  // as a session created with keylog does: OpenSSL then formats every secret
   s.timeline_.reserve(16);
   ctx_->live_sessions++;
   s.registered_ = true;
