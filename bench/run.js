@@ -7,8 +7,9 @@
 //   node bench/run.js [--rounds 5] [--only inprocess,udp,storm] [--quick] [--json out.json]
 //
 // The ceiling is bench/native/dtls_ceiling.c (built with the system
-// libssl-dev by bench/native/build.sh); the alternatives are werift-dtls
-// (devDependency) and raw node:dgram.
+// libssl-dev by bench/native/build.sh), and the same program loaded into
+// node on node's own OpenSSL (bench/native/in_node.c, the build the library
+// calls); the alternatives are werift-dtls (devDependency) and raw node:dgram.
 'use strict';
 
 const { execFileSync, spawn } = require('node:child_process');
@@ -40,6 +41,8 @@ function measurements(ceiling, certDir) {
   const inproc = path.join(here, 'cases', 'inprocess.js');
   const udp = path.join(here, 'cases', 'udp.js');
   const storm = path.join(here, 'cases', 'storm.js');
+  const inNodeModule = path.join(here, 'native', 'build', 'in_node.node');
+  const inNode = fs.existsSync(inNodeModule) ? path.join(here, 'native', 'in-node.js') : undefined;
   const cert = path.join(certDir, 'cert.pem');
   const key = path.join(certDir, 'key.pem');
   return {
@@ -48,10 +51,20 @@ function measurements(ceiling, certDir) {
       'js.handshakes': { cmd: node, args: [inproc, certDir, 'handshakes', size(2000, 300)], pick: (r) => r.perSecond },
       'c.records': { cmd: ceiling, args: [cert, key, 'records', size(300000, 50000)], pick: (r) => r.perSecond },
       'js.records': { cmd: node, args: [inproc, certDir, 'records', size(300000, 50000)], pick: (r) => r.perSecond },
+      'js.records.batch': { cmd: node, args: [inproc, certDir, 'records', size(300000, 50000), 'batch=16'], pick: (r) => r.perSecond },
       'c.memory': { cmd: ceiling, args: [cert, key, 'memory', '1000'], pick: (r) => r.rssBytesPerSession },
+      // The same C program inside node, on node's OpenSSL (the build the library uses; bench/native/in_node.c).
+      ...(inNode
+        ? {
+            'cnode.handshakes': { cmd: node, args: [inNode, cert, key, 'handshakes', size(2000, 300)], pick: (r) => r.perSecond },
+            'cnode.records': { cmd: node, args: [inNode, cert, key, 'records', size(300000, 50000)], pick: (r) => r.perSecond },
+          }
+        : {}),
       'js.memory': { cmd: node, args: ['--expose-gc', inproc, certDir, 'memory', '1000'], pick: (r) => r.rssBytesPerSession },
     },
     udp: {
+      // For the one-way bound (derived below): what sealing and opening a record costs at the ceiling.
+      'c.records': { cmd: ceiling, args: [cert, key, 'records', size(300000, 50000)], pick: (r) => r.perSecond },
       'werift.handshakes': { cmd: node, args: [udp, certDir, 'handshakes', size(400, 100), 'impl=werift', 'concurrency=50'], pick: (r) => r.perSecond },
       'js.handshakes': { cmd: node, args: [udp, certDir, 'handshakes', size(1000, 200), 'impl=openssl-dtls', 'concurrency=50'], pick: (r) => r.perSecond },
       'dgram.oneway': { cmd: node, args: [udp, certDir, 'oneway', size(300000, 50000), 'impl=dgram'], pick: (r) => r.perSecond },
@@ -72,10 +85,16 @@ function measurements(ceiling, certDir) {
 const ROWS = [
   { group: 'inprocess', label: 'In-process full handshakes (both ends, one thread)', value: 'js.handshakes', base: 'c.handshakes', baseName: 'C ceiling', unit: '/s', target: { min: 0.85 } },
   { group: 'inprocess', label: 'In-process 1200-byte records (seal + open)', value: 'js.records', base: 'c.records', baseName: 'C ceiling', unit: '/s', target: { min: 0.6 } },
+  { group: 'inprocess', label: 'In-process records, send() of 16 + receive() of 16', value: 'js.records.batch', base: 'c.records', baseName: 'C ceiling', unit: '/s' },
+  { group: 'inprocess', label: 'In-process handshakes vs the C program on node\'s OpenSSL', value: 'js.handshakes', base: 'cnode.handshakes', baseName: 'C in node', unit: '/s' },
+  { group: 'inprocess', label: 'In-process records vs the C program on node\'s OpenSSL', value: 'js.records', base: 'cnode.records', baseName: 'C in node', unit: '/s' },
   { group: 'inprocess', label: 'Memory per established idle session (RSS, 1000 pairs)', value: 'js.memory', base: 'c.memory', baseName: 'C ceiling', unit: 'B', target: { max: 1.15 } },
   { group: 'udp', label: 'UDP handshakes, 50 concurrent clients', value: 'js.handshakes', base: 'werift.handshakes', baseName: 'werift-dtls', unit: '/s', target: { min: 3.5 } },
   { group: 'udp', label: 'UDP one-way 1200-byte messages', value: 'js.oneway', base: 'werift.oneway', baseName: 'werift-dtls', unit: '/s', target: { min: 3 } },
   { group: 'udp', label: 'UDP one-way 1200-byte messages', value: 'js.oneway', base: 'dgram.oneway', baseName: 'node:dgram', unit: '/s', target: { min: 0.75 } },
+  { group: 'udp', label: 'UDP one-way bound: dgram CPU + C seal/open per message', value: 'bound.oneway', base: 'dgram.oneway', baseName: 'node:dgram', unit: '/s' },
+  { group: 'udp', label: 'UDP one-way bound: dgram CPU + C seal/open per message', value: 'bound.oneway', base: 'werift.oneway', baseName: 'werift-dtls', unit: '/s' },
+  { group: 'udp', label: 'UDP one-way 1200-byte messages', value: 'js.oneway', base: 'bound.oneway', baseName: 'that bound', unit: '/s' },
   { group: 'udp', label: 'UDP echo 1200-byte messages (round trips)', value: 'js.echo', base: 'werift.echo', baseName: 'werift-dtls', unit: '/s' },
   { group: 'udp', label: 'UDP echo 1200-byte messages (round trips)', value: 'js.echo', base: 'dgram.echo', baseName: 'node:dgram', unit: '/s' },
   { group: 'storm', label: 'Event-loop delay p99, 500 concurrent handshakes, offload on', value: 'js.storm.offload', base: 'js.storm.sync', baseName: 'offload off', unit: 'ms', target: { absMax: 10 } },
@@ -153,6 +172,7 @@ async function main() {
       }
     }
 
+    deriveBounds(results, raw);
     const rows = [['Benchmark', 'openssl-dtls (median)', 'baseline (median)', 'ratio (median of rounds)', 'target', 'met']];
     const summary = [];
     for (const row of ROWS) {
@@ -162,6 +182,7 @@ async function main() {
       const v = median(values);
       let ratio = NaN;
       let baseText = '—';
+      if (row.base !== null && g[row.base] === undefined) continue; // a baseline this machine could not build
       if (row.base !== null) {
         const bases = g[row.base] ?? [];
         ratio = median(values.map((x, i) => x / bases[i]));
@@ -189,6 +210,23 @@ async function main() {
   } finally {
     fs.rmSync(certDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The one-way bound, per round: both ends in one process spend, per message,
+ * at least what raw node:dgram spends (its process CPU per message, measured
+ * in that round) plus sealing and opening one record at the C ceiling's speed
+ * (measured in that round). No DTLS over node:dgram on OpenSSL's AES-GCM can
+ * move messages faster than 1 / (that sum) on this machine: the row shows
+ * how far above werift-dtls and how close to raw dgram that ceiling is.
+ */
+function deriveBounds(results, raw) {
+  const udp = raw.udp;
+  if (udp === undefined || udp['dgram.oneway'] === undefined || udp['c.records'] === undefined) return;
+  results.udp['bound.oneway'] = udp['dgram.oneway'].map((d, r) => {
+    const c = udp['c.records'][r];
+    return d === undefined || c === undefined ? NaN : 1e6 / (d.cpuUsPerMessage + 1e6 / c.perSecond);
+  });
 }
 
 /** What the cases report beside their figure: negotiated suite, loss, event-loop p50. */

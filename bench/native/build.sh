@@ -20,4 +20,16 @@ bin="$out/dtls_ceiling"
 if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ] || [ "$0" -nt "$bin" ]; then
   ${CC:-cc} -O2 -g -Wall -Wextra -std=c11 -o "$bin" "$src" -lssl -lcrypto
 fi
+# The same program as a Node-API module on node's own OpenSSL (in_node.c): compiled against node's
+# headers (the ones the addon uses), linked against nothing; OpenSSL's symbols resolve to node's.
+node_include="$(node -p "require('path').resolve(process.execPath, '..', '..', 'include', 'node')")"
+mod="$out/in_node.node"
+if [ ! -f "$mod" ] || [ "$src" -nt "$mod" ] || [ "$here/in_node.c" -nt "$mod" ] || [ "$0" -nt "$mod" ]; then
+  if [ -f "$node_include/node_api.h" ] && [ -f "$node_include/openssl/ssl.h" ]; then
+    ${CC:-cc} -O2 -g -Wall -Wextra -std=c11 -shared -fPIC -Dmain=ceiling_main -I"$node_include" \
+      -o "$mod" "$src" "$here/in_node.c"
+  else
+    echo "bench/native: node's headers not found in $node_include: no in-node ceiling" >&2
+  fi
+fi
 echo "$bin"
