@@ -1061,7 +1061,7 @@ Napi::Value SessionHandle::RunStep(Napi::Env env, Napi::Value in, Napi::Value ou
       FeedArray(env, in);
     }
     if ((ops & kArgOutOne) != 0) {
-      if (OneBytes(env, out, &data, &length) && length > 0 && length <= static_cast<size_t>(kMaxPlaintext)) WritePlaintext(data, length);
+      if (OneBytes(env, out, &data, &length)) WriteRecord(data, length);
     } else if ((ops & kArgOutArray) != 0) {
       WriteArray(env, out);
     }
@@ -1077,7 +1077,7 @@ Napi::Value SessionHandle::RunStep(Napi::Env env, Napi::Value in, Napi::Value ou
   }
   if (!out.IsEmpty()) {
     if (!out.IsArray()) {
-      if (BytesOf(env, out, &data, &length) && length > 0 && length <= static_cast<size_t>(kMaxPlaintext)) WritePlaintext(data, length);
+      if (BytesOf(env, out, &data, &length)) WriteRecord(data, length);
     } else {
       WriteArray(env, out);
     }
@@ -1086,31 +1086,36 @@ Napi::Value SessionHandle::RunStep(Napi::Env env, Napi::Value in, Napi::Value ou
   return BuildResult(env);
 }
 
-void SessionHandle::FeedArray(Napi::Env env, Napi::Value in) {
-  Napi::Array a = in.As<Napi::Array>();
+namespace {
+// Calls f(data, length) for each element of an array argument that is a
+// Uint8Array; returns how many elements were not.
+template <typename F>
+uint32_t ForEachBytes(Napi::Env env, Napi::Value list, F&& f) {
+  Napi::Array a = list.As<Napi::Array>();
   uint32_t n = a.Length();
+  uint32_t others = 0;
   const uint8_t* data = nullptr;
   size_t length = 0;
   for (uint32_t i = 0; i < n; i++) {
-    if (!BytesOf(env, a.Get(i), &data, &length)) {
-      dropped_++;
-      continue;
-    }
-    Feed(data, length);
+    if (BytesOf(env, a.Get(i), &data, &length)) f(data, length);
+    else others++;
   }
+  return others;
+}
+}  // namespace
+
+void SessionHandle::FeedArray(Napi::Env env, Napi::Value in) {
+  dropped_ += ForEachBytes(env, in, [this](const uint8_t* p, size_t n) { Feed(p, n); });
 }
 
-// Each element one record; elements that are not 1..16384 bytes are skipped (JS validated them).
+// Each element one record (JS validated them all before the step).
 void SessionHandle::WriteArray(Napi::Env env, Napi::Value out) {
-  Napi::Array a = out.As<Napi::Array>();
-  uint32_t n = a.Length();
-  const uint8_t* data = nullptr;
-  size_t length = 0;
-  for (uint32_t i = 0; i < n; i++) {
-    if (!BytesOf(env, a.Get(i), &data, &length)) continue;
-    if (length == 0 || length > static_cast<size_t>(kMaxPlaintext)) continue;
-    WritePlaintext(data, length);
-  }
+  ForEachBytes(env, out, [this](const uint8_t* p, size_t n) { WriteRecord(p, n); });
+}
+
+// One record of 1..16384 bytes; anything else is not a record and is skipped.
+void SessionHandle::WriteRecord(const uint8_t* data, size_t length) {
+  if (length > 0 && length <= static_cast<size_t>(kMaxPlaintext)) WritePlaintext(data, length);
 }
 
 // The hot path: the module-level step(id, inbound, outbound, ops). A method

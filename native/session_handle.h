@@ -116,6 +116,7 @@ class SessionHandle : public Napi::ObjectWrap<SessionHandle> {
   // Array arguments of a step: each element one datagram / one record.
   void FeedArray(Napi::Env env, Napi::Value in);
   void WriteArray(Napi::Env env, Napi::Value out);
+  void WriteRecord(const uint8_t* data, size_t length);
   bool Listen();
   bool DriveHandshake();
   // settled: connected before this datagram (not the step that completed the handshake).

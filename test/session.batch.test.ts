@@ -5,16 +5,16 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 
-import { createSecureContext, DtlsSession } from '../lib/index.js';
+import { createSecureContext, DtlsSession, type SessionOptions } from '../lib/index.js';
 import { binding } from '../lib/binding.js';
 import { ecPair } from './support/fixtures';
 
 /** A connected pair whose datagrams are queued until the test delivers them. */
-async function manualPair() {
+async function manualPair(server0: Partial<SessionOptions> = { ...ecPair() }, client0: Partial<SessionOptions> = { rejectUnauthorized: false }) {
   const toServer: Buffer[] = [];
   const toClient: Buffer[] = [];
-  const server = new DtlsSession({ role: 'server', ...ecPair(), send: (d) => void toClient.push(d) });
-  const client = new DtlsSession({ role: 'client', rejectUnauthorized: false, send: (d) => void toServer.push(d) });
+  const server = new DtlsSession({ ...server0, role: 'server', send: (d) => void toClient.push(d) });
+  const client = new DtlsSession({ ...client0, role: 'client', send: (d) => void toServer.push(d) });
   const done = Promise.all([client.handshake(), server.handshake()]);
   for (let i = 0; i < 20 && (client.state !== 'connected' || server.state !== 'connected'); i++) {
     if (toServer.length > 0) server.receive(toServer.splice(0));
@@ -258,28 +258,16 @@ test('one datagram carrying several records: every message, then a close_notify 
 test('resumed handshake: data that overtakes the client\'s final flight is delivered once it completes, one datagram at a time or in one batch', async () => {
   const serverCtx = createSecureContext({ ...ecPair() });
   const clientCtx = createSecureContext({ rejectUnauthorized: false });
-  let session: Buffer | undefined;
-  {
-    const toServer: Buffer[] = [];
-    const toClient: Buffer[] = [];
-    const server = new DtlsSession({ role: 'server', context: serverCtx, send: (d) => void toClient.push(d) });
-    const client = new DtlsSession({ role: 'client', context: clientCtx, send: (d) => void toServer.push(d) });
-    const done = Promise.all([client.handshake(), server.handshake()]);
-    for (let i = 0; i < 20 && (client.state !== 'connected' || server.state !== 'connected'); i++) {
-      if (toServer.length > 0) server.receive(toServer.splice(0));
-      if (toClient.length > 0) client.receive(toClient.splice(0));
-    }
-    await done;
-    session = client.getSession();
-    client.destroy();
-    server.destroy();
-  }
+  const first = await manualPair({ context: serverCtx }, { context: clientCtx });
+  const session = first.client.getSession();
+  first.client.destroy();
+  first.server.destroy();
   assert.ok(session !== undefined);
   for (const batched of [false, true]) {
     const toServer: Buffer[] = [];
     const toClient: Buffer[] = [];
     const server = new DtlsSession({ role: 'server', context: serverCtx, send: (d) => void toClient.push(d) });
-    const client: DtlsSession = new DtlsSession({ role: 'client', context: clientCtx, session: session!, send: (d) => void toServer.push(d) });
+    const client: DtlsSession = new DtlsSession({ role: 'client', context: clientCtx, session, send: (d) => void toServer.push(d) });
     const got: string[] = [];
     server.on('message', (m) => got.push(m.toString()));
     const done = Promise.all([client.handshake(), server.handshake()]);
