@@ -164,8 +164,12 @@ async function sessions(context: SecureContext, fp: Fingerprint): Promise<void> 
   session.send('hello');
   session.send(Buffer.from('hello'));
   session.send(new Uint8Array([1, 2, 3]));
-  // @ts-expect-error: one message per send()
-  session.send(['a', 'b']);
+  // A burst: each element its own record.
+  session.send(['a', Buffer.from('b'), new Uint8Array([3])]);
+  // @ts-expect-error: a message is a string or bytes
+  session.send(['a', 1]);
+  // @ts-expect-error: no nested bursts
+  session.send([['a']]);
 
   expectType<SessionState>(session.state);
   expectType<DtlsRole>(session.role);
@@ -248,6 +252,7 @@ async function overUdp(cert: string, key: string, fp: Fingerprint): Promise<void
   const session: DtlsSession = socket;
   session.on('secureConnect', (info) => expectType<HandshakeInfo>(info));
   socket.send('ping', (err) => expectType<Error | null | undefined>(err));
+  socket.send(['ping', 'pong'], (err) => expectType<Error | null | undefined>(err));
   expectType<'IPv4' | 'IPv6' | undefined>(socket.remoteFamily);
   expectType<number>(socket.address().port);
   await socket.close();
