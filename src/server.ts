@@ -2,11 +2,11 @@ import * as dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 
-import { DtlsError, invalidArgType, invalidState } from './errors';
+import { DtlsError, invalidArgType, invalidArgValue, invalidState } from './errors';
 import type { KeyHealthReport } from './keyhealth';
 import { createSecureContext, SecureContext, type ContextOptions } from './secure-context';
 import { kListenCookie, type InternalSessionOptions, type SessionOptions } from './session';
-import { DatagramLink, DeliveryBatch, DtlsSocket, SendCounter } from './socket';
+import { DatagramLink, DeliveryBatch, DtlsSocket, SendCounter, socketBufferSizes } from './socket';
 import { CookieJar, firstRecordEpoch, helloVerifyRequest, parseClientHelloStart, plaintextAlert, type ClientHelloStart } from './stateless';
 import { validateBoolean, validateFunction, validateInteger, validateObject, validateOneOf } from './validate';
 
@@ -38,6 +38,15 @@ export interface ServerOptions extends ContextOptions {
   ipv6Only?: boolean;
   /** serve on this dgram socket (it is not closed by server.close()); non-DTLS datagrams on it are ignored */
   socket?: dgram.Socket;
+  /**
+   * SO_RCVBUF of the server's own socket, in bytes (the kernel doubles it and caps it at
+   * net.core.rmem_max). The default (~208 KB on Linux) holds ~170 datagrams: a server of thousands of
+   * sessions whose peers may all speak at once (a burst of close_notify, a keepalive round) wants more.
+   * Not with `socket` (size that socket yourself).
+   */
+  recvBufferSize?: number;
+  /** SO_SNDBUF of the server's own socket, in bytes (as recvBufferSize, capped at net.core.wmem_max) */
+  sendBufferSize?: number;
   /** every client certificate must match one of these (a client certificate is then required) */
   remoteFingerprints?: SessionOptions['remoteFingerprints'];
   /** the retransmission schedule of each session, as in {@link SessionOptions.retransmitTimeout} */
@@ -92,6 +101,10 @@ export interface ServerStats {
   connections: number;
   /** sessions handshaking now */
   handshaking: number;
+  /** the socket's SO_RCVBUF as the kernel set it (bytes), while listening */
+  recvBufferSize?: number;
+  /** the socket's SO_SNDBUF as the kernel set it (bytes), while listening */
+  sendBufferSize?: number;
 }
 
 /** The events of a {@link DtlsServer} and their arguments. */
@@ -212,12 +225,16 @@ export class DtlsServer extends EventEmitter {
     // Every per-session option is checked now, not at the first ClientHello.
     new DtlsSocket({ ...this.#sessionOptions, send: () => {} }, new DatagramLink(this.#counter), null).destroy();
 
+    const buffers = socketBufferSizes(options);
     if (options.socket !== undefined) {
       if (!(options.socket instanceof dgram.Socket)) throw invalidArgType('options.socket', 'an instance of dgram.Socket', options.socket);
+      if (buffers.recvBufferSize !== undefined || buffers.sendBufferSize !== undefined) {
+        throw invalidArgValue('options.socket', options.socket, 'cannot be combined with recvBufferSize/sendBufferSize (size the socket you pass)');
+      }
       this.#udp = options.socket;
       this.#ownsUdp = false;
     } else {
-      this.#udp = dgram.createSocket({ type, ...(options.ipv6Only !== undefined ? { ipv6Only: options.ipv6Only } : {}) });
+      this.#udp = dgram.createSocket({ type, ...(options.ipv6Only !== undefined ? { ipv6Only: options.ipv6Only } : {}), ...buffers });
       this.#ownsUdp = true;
     }
     this.#udp.on('message', this.#onMessage);
@@ -285,7 +302,7 @@ export class DtlsServer extends EventEmitter {
       }
     }
     const s = this.#stats;
-    return {
+    const out: ServerStats = {
       ...s,
       dropped: s.dropped + this.#droppedByClosedSessions + sessionDropped,
       datagramsOut: this.#counter.datagramsOut,
@@ -294,6 +311,15 @@ export class DtlsServer extends EventEmitter {
       connections: this.#connections,
       handshaking: this.#handshaking,
     };
+    if (this.#listening && this.#closing === undefined) {
+      try {
+        out.recvBufferSize = this.#udp.getRecvBufferSize();
+        out.sendBufferSize = this.#udp.getSendBufferSize();
+      } catch {
+        // not bound (an adopted socket closed by its owner): nothing to report
+      }
+    }
+    return out;
   }
 
   /** Sends close_notify to every connected peer, then closes the socket (unless adopted). */

@@ -325,6 +325,27 @@ export interface ConnectOptions extends Omit<SessionOptions, 'role' | 'send' | '
   localPort?: number;
   /** custom resolver, as in node:net (default dns.lookup) */
   lookup?: typeof dns.lookup;
+  /** SO_RCVBUF of the created socket, in bytes (see {@link ServerOptions.recvBufferSize}); not with `socket` */
+  recvBufferSize?: number;
+  /** SO_SNDBUF of the created socket, in bytes; not with `socket` */
+  sendBufferSize?: number;
+}
+
+/**
+ * The recvBufferSize/sendBufferSize options, checked, for dgram.createSocket (which applies them at bind).
+ * @internal
+ */
+export function socketBufferSizes(options: { recvBufferSize?: unknown; sendBufferSize?: unknown }): { recvBufferSize?: number; sendBufferSize?: number } {
+  const out: { recvBufferSize?: number; sendBufferSize?: number } = {};
+  if (options.recvBufferSize !== undefined) {
+    validateInteger(options.recvBufferSize, 'options.recvBufferSize', 1, 2 ** 31 - 1);
+    out.recvBufferSize = options.recvBufferSize;
+  }
+  if (options.sendBufferSize !== undefined) {
+    validateInteger(options.sendBufferSize, 'options.sendBufferSize', 1, 2 ** 31 - 1);
+    out.sendBufferSize = options.sendBufferSize;
+  }
+  return out;
 }
 
 /**
@@ -344,6 +365,10 @@ export function connect(options: ConnectOptions, onSecureConnect?: () => void): 
   }
   if (options.localAddress !== undefined) validateString(options.localAddress, 'options.localAddress');
   if (options.localPort !== undefined) validateInteger(options.localPort, 'options.localPort', 0, 65535);
+  const buffers = socketBufferSizes(options);
+  if (userSocket !== undefined && (buffers.recvBufferSize !== undefined || buffers.sendBufferSize !== undefined)) {
+    throw invalidArgValue('options.socket', userSocket, 'cannot be combined with recvBufferSize/sendBufferSize (size the socket you pass)');
+  }
   const lookup = options.lookup ?? dns.lookup;
   if (typeof lookup !== 'function') throw invalidArgType('options.lookup', 'of type function', lookup);
   if (onSecureConnect !== undefined) validateFunction(onSecureConnect, 'onSecureConnect');
@@ -369,7 +394,7 @@ export function connect(options: ConnectOptions, onSecureConnect?: () => void): 
     let udp = userSocket;
     if (udp === undefined) {
       const type = options.type ?? (family === 6 ? 'udp6' : 'udp4');
-      udp = dgram.createSocket(type);
+      udp = dgram.createSocket({ type, ...buffers });
       sock[kAdoptUdp](udp);
     }
     const onMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => {

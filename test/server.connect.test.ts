@@ -359,3 +359,43 @@ test('handshake() right after connect() waits for the socket, then resolves; the
     await server.close();
   }
 });
+
+test('recvBufferSize / sendBufferSize size the server\'s and the client\'s own sockets; wrong values and adopted sockets are refused', { timeout: 20_000 }, async () => {
+  const plain = await listeningServer({}, echo);
+  const sized = await listeningServer({ recvBufferSize: 1 << 20, sendBufferSize: 1 << 19 }, echo);
+  try {
+    const before = plain.server.getStats();
+    const after = sized.server.getStats();
+    assert.ok(typeof before.recvBufferSize === 'number' && before.recvBufferSize > 0, 'the default is reported');
+    // Linux doubles the request and caps it at net.core.rmem_max/wmem_max: compare with what the kernel allows.
+    const probe = dgram.createSocket({ type: 'udp4', recvBufferSize: 1 << 20, sendBufferSize: 1 << 19 });
+    await new Promise<void>((resolve) => probe.bind(0, LOCALHOST, resolve));
+    const expectRecv = probe.getRecvBufferSize();
+    const expectSend = probe.getSendBufferSize();
+    probe.close();
+    assert.equal(after.recvBufferSize, expectRecv);
+    assert.ok(after.recvBufferSize! > before.recvBufferSize!, `larger than the default (${before.recvBufferSize} → ${after.recvBufferSize})`);
+    assert.equal(after.sendBufferSize, expectSend);
+    // A client with its own sizes still connects and echoes.
+    const client = await connected({ port: sized.port, recvBufferSize: 1 << 20, sendBufferSize: 1 << 19 });
+    client.send('sized');
+    assert.equal((await nextMessage(client)).toString(), 'sized');
+    await client.close();
+
+    assert.throws(() => createServer({ recvBufferSize: 0 }), { code: 'ERR_OUT_OF_RANGE' });
+    assert.throws(() => createServer({ sendBufferSize: 1.5 }), { code: 'ERR_OUT_OF_RANGE' });
+    assert.throws(() => createServer({ recvBufferSize: '1M' as never }), { code: 'ERR_INVALID_ARG_TYPE' });
+    const udp = dgram.createSocket('udp4');
+    try {
+      assert.throws(() => createServer({ socket: udp, recvBufferSize: 1 << 20 }), { code: 'ERR_INVALID_ARG_VALUE' });
+      assert.throws(() => connect({ port: sized.port, socket: udp, sendBufferSize: 1 << 20 }), { code: 'ERR_INVALID_ARG_VALUE' });
+    } finally {
+      udp.close();
+    }
+    assert.throws(() => connect({ port: sized.port, recvBufferSize: -1 }), { code: 'ERR_OUT_OF_RANGE' });
+  } finally {
+    await plain.server.close();
+    await sized.server.close();
+  }
+  assert.equal(sized.server.getStats().recvBufferSize, undefined, 'not reported once closed');
+});

@@ -216,6 +216,8 @@ async function overUdp(cert: string, key: string, fp: Fingerprint): Promise<void
     idleTimeout: 60_000,
     mtu: 1200,
     type: 'udp4',
+    recvBufferSize: 4 << 20,
+    sendBufferSize: 1 << 20,
     pskCallback: (identity) => (identity === psk.identity ? psk.key : null),
     pskIdentityHint: 'example',
     remoteFingerprints: [fp],
@@ -238,6 +240,7 @@ async function overUdp(cert: string, key: string, fp: Fingerprint): Promise<void
   server.listen(0, '127.0.0.1', () => undefined);
   const { port } = server.address();
   const stats: ServerStats = server.getStats();
+  expectType<number | undefined>(stats.recvBufferSize);
   expectType<number>(stats.helloVerifyRequests + stats.badCookies + stats.refused + stats.connections);
   expectType<number>(server.connections);
   expectType<boolean>(server.listening);
