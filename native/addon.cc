@@ -35,9 +35,8 @@ DtlsAddon::DtlsAddon(Napi::Env env, Napi::Object exports) {
   Napi::ArrayBuffer step_data = Napi::ArrayBuffer::New(env, kStepDataBytes);
   step_data_ref_ = Napi::Persistent(step_data);
   step_arena_.AttachExternal(static_cast<uint8_t*>(step_data.Data()), step_data.ByteLength());
-  step_arena_.SetDatagramPool(
-      [](void* ctx, size_t n, size_t* offset) { return static_cast<DtlsAddon*>(ctx)->PoolAlloc(Arena::kDatagram, n, offset); },
-      [](void* ctx) { return static_cast<const DtlsAddon*>(ctx)->PoolData(Arena::kDatagram, 0); }, this);
+  // Main-thread steps write datagrams straight into the datagram pool (a thread-pool job's arena has none).
+  step_arena_.SetDatagramPool(&pools_[Arena::kDatagram]);
   Napi::ArrayBuffer meta_block = Napi::ArrayBuffer::New(env, kStepMetaEntries * sizeof(int32_t));
   Napi::Int32Array step_meta = Napi::Int32Array::New(env, kStepMetaEntries, meta_block, 0);
   step_meta_ref_ = Napi::Persistent(step_meta);
@@ -91,11 +90,7 @@ void DtlsAddon::Cleanup() {
   sessions_.clear();
   // The JS-visible step block and output pools die with the env.
   step_arena_.AttachExternal(nullptr, 0);
-  for (OutputPool& p : pools_) {
-    p.data = nullptr;
-    p.size = 0;
-    p.offset = 0;
-  }
+  for (OutputPool& p : pools_) p = OutputPool{};
   step_meta_ = nullptr;
   step_meta_length_ = 0;
   if (default_roots_ != nullptr) {
@@ -173,11 +168,8 @@ Napi::Value DtlsAddon::SetOutputPool(const Napi::CallbackInfo& info) {
   if (kind >= 2) throw Napi::RangeError::New(env, "setOutputPool: kind is 0 or 1");
   if (tearing_down_) return env.Undefined();
   Napi::ArrayBuffer ab = info[1].As<Napi::ArrayBuffer>();
-  OutputPool& p = pools_[kind];
-  p.ref = Napi::Persistent(ab);
-  p.data = static_cast<uint8_t*>(ab.Data());
-  p.size = ab.ByteLength();
-  p.offset = 0;
+  pool_refs_[kind] = Napi::Persistent(ab);
+  pools_[kind] = OutputPool{static_cast<uint8_t*>(ab.Data()), ab.ByteLength(), 0};
   return env.Undefined();
 }
 

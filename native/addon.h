@@ -6,7 +6,6 @@
 #include <napi.h>
 #include <openssl/x509.h>
 
-#include <algorithm>
 #include <unordered_set>
 #include <vector>
 
@@ -46,23 +45,8 @@ class DtlsAddon : public Napi::Addon<DtlsAddon> {
     return slot < slots_.size() && slots_[slot].generation == generation ? slots_[slot].session : nullptr;
   }
 
-  // Output pools (one per Arena::Kind) that JS hands over with
-  // setOutputPool(kind, ArrayBuffer): a step's output bytes are copied into
-  // the pool at increasing offsets and JS makes its Buffers as views of it,
-  // so nothing is copied in JS and no Buffer is allocated per item. Bytes
-  // once written are never written again: JS may hand the views out.
-  // Returns nullptr when the item does not fit (the bytes stay in the arena).
-  uint8_t* PoolAlloc(uint32_t kind, size_t length, size_t* offset) {
-    if (kind >= 2) return nullptr;
-    OutputPool& p = pools_[kind];
-    if (p.data == nullptr || length > p.size - p.offset) return nullptr;
-    *offset = p.offset;
-    p.offset = std::min(p.size, (p.offset + length + 7) & ~static_cast<size_t>(7));
-    return p.data + *offset;
-  }
-
-  // Where an item written straight to a pool (Arena::kPooled) starts.
-  const uint8_t* PoolData(uint32_t kind, size_t offset) const { return pools_[kind & 1].data + offset; }
+  // The output pool of each Arena::Kind (see OutputPool), set by JS with setOutputPool(kind, ArrayBuffer).
+  OutputPool& pool(uint32_t kind) { return pools_[kind & 1]; }
 
   void Register(SessionHandle* s) { sessions_.insert(s); }
   void Unregister(SessionHandle* s) { sessions_.erase(s); }
@@ -94,13 +78,8 @@ class DtlsAddon : public Napi::Addon<DtlsAddon> {
     uint32_t generation = 0;
   };
   std::vector<Slot> slots_;
-  struct OutputPool {
-    Napi::Reference<Napi::ArrayBuffer> ref;
-    uint8_t* data = nullptr;
-    size_t size = 0;
-    size_t offset = 0;
-  };
   OutputPool pools_[2];
+  Napi::Reference<Napi::ArrayBuffer> pool_refs_[2];  // keep the pools' blocks alive
   std::vector<uint32_t> free_slots_;
   Arena step_arena_;
   Napi::Reference<Napi::ArrayBuffer> step_data_ref_;

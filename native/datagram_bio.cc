@@ -46,9 +46,9 @@ void Arena::Commit(Kind kind, size_t n) {
 }
 
 void Arena::Append(Kind kind, const uint8_t* p, size_t n) {
-  if (kind == kDatagram && pool_fn_ != nullptr && n > 0) {
+  if (kind == kDatagram && pool_ != nullptr && n > 0) {
     size_t at = 0;
-    uint8_t* direct = pool_fn_(pool_ctx_, n, &at);
+    uint8_t* direct = pool_->Alloc(n, &at);
     if (direct != nullptr) {
       std::memcpy(direct, p, n);
       items_.push_back({kind | kPooled, static_cast<uint32_t>(at), static_cast<uint32_t>(n)});

@@ -16,6 +16,23 @@
 
 namespace dtls {
 
+// A block JavaScript handed over (setOutputPool) that a step's output items
+// are copied into at increasing offsets; JS makes its Buffers as views of it.
+// Bytes once written are never written again: JS may hand the views out.
+struct OutputPool {
+  uint8_t* data = nullptr;
+  size_t size = 0;
+  size_t offset = 0;
+  // Room for n bytes (8-aligned): the write position and its offset, or nullptr when it does not fit.
+  uint8_t* Alloc(size_t n, size_t* at) {
+    if (data == nullptr || n > size - offset) return nullptr;
+    *at = offset;
+    size_t next = (offset + n + 7) & ~static_cast<size_t>(7);
+    offset = next < size ? next : size;
+    return data + *at;
+  }
+};
+
 // One step's output: datagrams and plaintexts back to back, described by
 // items. It writes into a fixed block that JavaScript can see (the env's step
 // buffer) while the step fits; a step that outgrows it continues in a heap
@@ -31,11 +48,6 @@ class Arena {
     uint32_t offset;
     uint32_t length;
   };
-  // Where a datagram may go instead of the arena: returns the write position
-  // and its offset in the pool, or nullptr when the pool has no room.
-  using PoolFn = uint8_t* (*)(void* ctx, size_t n, size_t* offset);
-  // Where the pool's bytes start (for reading a pooled item back).
-  using PoolBaseFn = const uint8_t* (*)(void* ctx);
 
   Arena() = default;
   ~Arena() { std::free(heap_); }
@@ -47,15 +59,9 @@ class Arena {
   // Datagrams are written once, into the datagram output pool, instead of
   // into the arena and then copied there (only the env's main-thread arena:
   // a thread-pool job's arena must not touch what JS can see).
-  void SetDatagramPool(PoolFn fn, PoolBaseFn base, void* ctx) {
-    pool_fn_ = fn;
-    pool_base_fn_ = base;
-    pool_ctx_ = ctx;
-  }
+  void SetDatagramPool(OutputPool* pool) { pool_ = pool; }
   // An item's bytes, wherever they were written.
-  const uint8_t* ItemData(const Item& it) const {
-    return (it.kind & kPooled) != 0 ? pool_base_fn_(pool_ctx_) + it.offset : data_ + it.offset;
-  }
+  const uint8_t* ItemData(const Item& it) const { return ((it.kind & kPooled) != 0 ? pool_->data : data_) + it.offset; }
 
   // Reserves room for n more bytes; returns the write position.
   uint8_t* Reserve(size_t n);
@@ -80,9 +86,7 @@ class Arena {
   size_t cap_ = 0;
   size_t size_ = 0;
   std::vector<Item> items_;
-  PoolFn pool_fn_ = nullptr;
-  PoolBaseFn pool_base_fn_ = nullptr;
-  void* pool_ctx_ = nullptr;
+  OutputPool* pool_ = nullptr;  // where datagrams go, if set
 };
 
 struct DatagramBioState {

@@ -127,12 +127,21 @@ bool OneBytes(napi_env env, napi_value v, const uint8_t** data, size_t* length) 
 // N-API calls (IsUint8Array + As<Uint8Array>() takes three).
 bool BytesOf(napi_env env, napi_value v, const uint8_t** data, size_t* length) {
   bool typed = false;
-  if (napi_is_typedarray(env, v, &typed) != napi_ok || !typed) return false;
-  napi_typedarray_type type;
-  void* p = nullptr;
-  if (napi_get_typedarray_info(env, v, &type, length, &p, nullptr, nullptr) != napi_ok || type != napi_uint8_array) return false;
-  *data = static_cast<const uint8_t*>(p);
-  return true;
+  return napi_is_typedarray(env, v, &typed) == napi_ok && typed && OneBytes(env, v, data, length);
+}
+
+// What a caller that did not say (kArgKnown) passes, probed: one Uint8Array, an array, or neither.
+uint32_t ProbeArgKinds(Napi::Value in, Napi::Value out) {
+  uint32_t kinds = kArgKnown;
+  if (!in.IsEmpty()) {
+    if (IsUint8Array(in)) kinds |= kArgInOne;
+    else if (in.IsArray()) kinds |= kArgInArray;
+  }
+  if (!out.IsEmpty()) {
+    if (IsUint8Array(out)) kinds |= kArgOutOne;
+    else if (out.IsArray()) kinds |= kArgOutArray;
+  }
+  return kinds;
 }
 
 Napi::Error InvalidState(Napi::Env env, const char* message) {
@@ -786,7 +795,7 @@ void SessionHandle::AfterCall() {
 }
 
 void SessionHandle::AfterCallQueueEmpty() {
-  if (!alerts_.empty()) AttachQueue({});
+  AttachQueue({});
   queue_clean_ = true;
 }
 
@@ -1050,37 +1059,20 @@ Napi::Value SessionHandle::RunStep(Napi::Env env, Napi::Value in, Napi::Value ou
 
   StartOps(ops);
 
+  if ((ops & kArgKnown) == 0) ops |= ProbeArgKinds(in, out);
+  // One Uint8Array, an array of them, or nothing, each way.
   const uint8_t* data = nullptr;
   size_t length = 0;
-  if ((ops & kArgKnown) != 0) {
-    // The caller said what it passes: one Uint8Array, an array of them, or nothing.
-    if ((ops & kArgInOne) != 0) {
-      if (OneBytes(env, in, &data, &length)) Feed(data, length);
-      else dropped_++;
-    } else if ((ops & kArgInArray) != 0) {
-      FeedArray(env, in);
-    }
-    if ((ops & kArgOutOne) != 0) {
-      if (OneBytes(env, out, &data, &length)) WriteRecord(data, length);
-    } else if ((ops & kArgOutArray) != 0) {
-      WriteArray(env, out);
-    }
-    EndOps(ops);
-    return BuildResult(env);
+  if ((ops & kArgInOne) != 0) {
+    if (OneBytes(env, in, &data, &length)) Feed(data, length);
+    else dropped_++;
+  } else if ((ops & kArgInArray) != 0) {
+    FeedArray(env, in);
   }
-  if (!in.IsEmpty()) {
-    if (BytesOf(env, in, &data, &length)) {
-      Feed(data, length);
-    } else if (in.IsArray()) {
-      FeedArray(env, in);
-    }
-  }
-  if (!out.IsEmpty()) {
-    if (!out.IsArray()) {
-      if (BytesOf(env, out, &data, &length)) WriteRecord(data, length);
-    } else {
-      WriteArray(env, out);
-    }
+  if ((ops & kArgOutOne) != 0) {
+    if (OneBytes(env, out, &data, &length)) WriteRecord(data, length);
+  } else if ((ops & kArgOutArray) != 0) {
+    WriteArray(env, out);
   }
   EndOps(ops);
   return BuildResult(env);
@@ -1312,28 +1304,23 @@ Napi::Value SessionHandle::BuildResult(Napi::Env env) {
   meta[1] = static_cast<int32_t>(timeout);
   meta[3] = 0;
   if (4 + 3 * n <= meta_len && !arena_->overflowed()) {
-    // Each item goes to its kind's output pool when it fits (kind | 2, the
-    // offset in the pool), otherwise it stays in the step block.
+    // Each item is in its kind's output pool (kind | kPooled, the offset in
+    // the pool): written there during the step (a main-thread step's
+    // datagrams) or copied there now; one that does not fit stays in the step block.
     meta[2] = static_cast<int32_t>(n);
     for (size_t i = 0; i < n; i++) {
       const Arena::Item& it = items[i];
-      size_t at = 0;
-      if ((it.kind & Arena::kPooled) != 0) {
-        // Already written to its pool (a datagram of a main-thread step).
-        meta[4 + 3 * i] = static_cast<int32_t>(it.kind);
-        meta[5 + 3 * i] = static_cast<int32_t>(it.offset);
-        meta[6 + 3 * i] = static_cast<int32_t>(it.length);
-        continue;
+      uint32_t kind = it.kind;
+      size_t at = it.offset;  // Alloc changes it only when the item fits
+      if ((kind & Arena::kPooled) == 0) {
+        uint8_t* dst = addon_->pool(kind).Alloc(it.length, &at);
+        if (dst != nullptr) {
+          std::memcpy(dst, arena_->data() + it.offset, it.length);
+          kind |= Arena::kPooled;
+        }
       }
-      uint8_t* dst = addon_->PoolAlloc(it.kind, it.length, &at);
-      if (dst != nullptr) {
-        std::memcpy(dst, arena_->data() + it.offset, it.length);
-        meta[4 + 3 * i] = static_cast<int32_t>(it.kind | 2);
-        meta[5 + 3 * i] = static_cast<int32_t>(at);
-      } else {
-        meta[4 + 3 * i] = static_cast<int32_t>(it.kind);
-        meta[5 + 3 * i] = static_cast<int32_t>(it.offset);
-      }
+      meta[4 + 3 * i] = static_cast<int32_t>(kind);
+      meta[5 + 3 * i] = static_cast<int32_t>(at);
       meta[6 + 3 * i] = static_cast<int32_t>(it.length);
     }
   } else if (4 + 3 * n <= meta_len) {

@@ -344,8 +344,6 @@ export class DtlsSession extends EventEmitter {
   #closing: Promise<void> | undefined;
   /** the native handle after its SSL was freed: counters and the flight recorder outlive it */
   #retired: NativeSession | undefined;
-  /** the retired handle kept the negotiated session (closed while connected) */
-  #keptSession = false;
   #droppedLocally = 0;
   #signal: AbortSignal | undefined;
   #onAbort: (() => void) | undefined;
@@ -695,7 +693,8 @@ export class DtlsSession extends EventEmitter {
   /** The negotiated session, serialized for resumption (pass it as `session`). */
   getSession(): Buffer | undefined {
     if (this.#handle !== null && this.#state === 'connected') return this.#handle.getSession();
-    return this.#keptSession ? this.#retired?.getSession() : undefined;
+    // After close: what the retired handle kept (nothing unless it closed while connected).
+    return this.#retired?.getSession();
   }
 
   /** Datagram, byte, message, retransmission and drop counters; they keep working after close. */
@@ -813,7 +812,6 @@ export class DtlsSession extends EventEmitter {
     let messages: Buffer[] | undefined;
     const count = STEP_META[2]!;
     if (count > 0 && STEP_META[3] === 0) {
-      // The common case: the items are in stepMeta, the bytes in the step block.
       // The common case: native put the items in the output pools (kind | 2).
       for (let i = 0, k = 4; i < count; i++, k += 3) {
         const kind = STEP_META[k]!;
@@ -1165,10 +1163,7 @@ export class DtlsSession extends EventEmitter {
     // The SSL goes now; what getters need afterwards stays: the negotiated
     // session (a reference, encoded if getSession() asks), and the handle
     // itself for its counters and flight recorder.
-    if (this.#state === 'connected') {
-      handle.keepSession();
-      this.#keptSession = true;
-    }
+    if (this.#state === 'connected') handle.keepSession();
     this.#handle = null;
     this.#retired = handle;
     this.#queued = [];
